@@ -1,0 +1,174 @@
+"""The library API: what the CLI and the pytest plugin call.
+
+``up`` = choose a backend, make the server reachable, converge the database, user and
+grants, prove the URL by logging in with it, and only then write it to .env.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .backends import get_backend
+from .bootstrap import converge, login_check, plan, prove
+from .choose import choose_backend
+from .config import DRIVERS, Settings, load_settings
+from .envfile import read_key, write_key
+from .errors import StateError
+from .probe import server_info
+from .state import StateDir
+from .url import DatabaseURL, app_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UpResult:
+    backend: str
+    reason: str
+    server_action: str
+    server: str
+    flavor: str
+    version: str
+    host: str
+    port: int
+    database: str
+    user: str
+    hosts: list[str]
+    url: DatabaseURL = field(repr=False)
+    env_file: str
+    env_key: str
+    env_action: str
+    changes: list[str]
+    proof: dict[str, str]
+
+    @property
+    def changed(self) -> bool:
+        return self.server_action != "already running" or bool(self.changes) or self.env_action != "unchanged"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["url"] = self.url.redacted()
+        data["changed"] = self.changed
+        return data
+
+
+def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    return settings if settings is not None else load_settings(overrides)
+
+
+def app_password(settings: Settings, state: StateDir) -> str:
+    """--password wins (and is kept for later runs); else a stored or generated one; else empty."""
+    if settings.password is not None:
+        state.set_secret("app_password", settings.password)
+        return settings.password
+    stored = state.secret("app_password")
+    if stored is not None and not settings.generate_password:
+        return stored
+    if settings.generate_password:
+        return stored or state.secret("app_password", generate=True) or ""
+    return ""
+
+
+def up(settings: Settings | None = None, **overrides: Any) -> UpResult:
+    settings = _settings(settings, overrides)
+    state = StateDir(settings.state_path)
+    with state.lock():
+        name, reason = choose_backend(settings, state)
+        log.info("backend: %s (%s)", name, reason)
+        backend = get_backend(name, settings, state)
+        started = backend.start()
+        server = started.server
+        conn = server.connect()
+        try:
+            info = server_info(conn)
+            password = app_password(settings, state)
+            url = app_url(driver_scheme=DRIVERS[settings.driver], user=settings.user, password=password,
+                          host=server.host, port=server.port, database=settings.database)
+            with conn.cursor() as cursor:
+                target = plan(cursor, settings, info, password)
+            changes = converge(conn, target, fix_charset=settings.fix_charset,
+                               login_works=login_check(url, tls=not server.local))
+        finally:
+            conn.close()
+        url_text = str(url)
+        proof = prove(url_text, tls=not server.local, hosts=target.hosts)
+        env_action = write_key(settings.env_path, settings.env_key, url_text, secret=bool(password))
+        state.update(backend=name, host=server.host, port=server.port, database=settings.database,
+                     user=settings.user, hosts=list(target.hosts), flavor=info.flavor, version=info.version,
+                     driver=settings.driver, env_file=str(settings.env_path), env_key=settings.env_key,
+                     url=url.redacted(), local=server.local, details=started.details)
+        state.add_to_gitignore(settings.project_dir)
+    return UpResult(
+        backend=name, reason=reason, server_action=started.action, server=info.label, flavor=info.flavor,
+        version=info.version, host=server.host, port=server.port, database=settings.database,
+        user=settings.user, hosts=list(target.hosts), url=url, env_file=str(settings.env_path),
+        env_key=settings.env_key, env_action=env_action, changes=changes, proof=proof,
+    )
+
+
+def _recorded_backend(state: StateDir, settings: Settings):
+    recorded = state.read()
+    if not recorded.get("backend"):
+        return None
+    return get_backend(recorded["backend"], settings, state)
+
+
+def down(settings: Settings | None = None, **overrides: Any) -> str:
+    """Stop the server this project started (data kept); an existing server is left alone."""
+    settings = _settings(settings, overrides)
+    state = StateDir(settings.state_path)
+    if not state.exists():
+        return f"nothing to stop: no provision state in {state.path}"
+    with state.lock():
+        backend = _recorded_backend(state, settings)
+        return backend.stop() if backend else "nothing to stop"
+
+
+def destroy(settings: Settings | None = None, **overrides: Any) -> str:
+    """Stop and remove the project's server and its data; snapshots are kept."""
+    settings = _settings(settings, overrides)
+    state = StateDir(settings.state_path)
+    if not state.path.exists():
+        return f"nothing to destroy: {state.path} does not exist"
+    with state.lock():
+        backend = _recorded_backend(state, settings)
+        message = backend.destroy() if backend else "no server recorded"
+        for child in state.path.iterdir():
+            if child.name in ("snapshots", "lock"):
+                continue  # snapshots are the user's data; the lock is held right now
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    return f"{message}; state removed from {state.path} (the .env file was left as it is)"
+
+
+def status(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
+    settings = _settings(settings, overrides)
+    state = StateDir(settings.state_path)
+    recorded = state.read()
+    if not recorded.get("backend"):
+        return {"state": "absent", "state_dir": str(state.path),
+                "hint": "run provision up (or make dev-db) to set up the dev database"}
+    backend = get_backend(recorded["backend"], settings, state)
+    result = {**backend.status(), "database": recorded.get("database"), "user": recorded.get("user"),
+              "url": recorded.get("url"), "env_file": recorded.get("env_file")}
+    env_value = read_key(settings.resolve(recorded.get("env_file", settings.env_file)),
+                         recorded.get("env_key", settings.env_key))
+    result["env_matches"] = env_value is not None and env_value == str(current_url(settings, state))
+    return result
+
+
+def current_url(settings: Settings | None = None, state: StateDir | None = None, **overrides: Any) -> DatabaseURL:
+    """The URL of the last successful ``up`` (with its password)."""
+    settings = _settings(settings, overrides)
+    state = state or StateDir(settings.state_path)
+    recorded = state.read()
+    if not recorded.get("backend"):
+        raise StateError(f"no database is set up yet (no state in {state.path})",
+                         "run provision up (or make dev-db) first")
+    return app_url(driver_scheme=DRIVERS[recorded.get("driver", settings.driver)],
+                   user=recorded["user"], password=state.secret("app_password") or "",
+                   host=recorded["host"], port=recorded["port"], database=recorded["database"])

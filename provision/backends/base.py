@@ -1,0 +1,48 @@
+"""What every backend is: something that makes a MySQL server reachable.
+
+Backends never bootstrap, write .env or diagnose: they return a ``Server`` (where it
+is and how an admin logs in) and can stop, remove and describe what they run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..config import Settings
+from ..probe import Server
+from ..state import StateDir
+
+
+@dataclass(frozen=True)
+class Started:
+    server: Server
+    action: str  # "initialized", "started", "restarted", "already running", "recovered", ...
+    details: dict[str, Any] = field(default_factory=dict)  # recorded in state.json
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "already running"
+
+
+class Backend(Protocol):
+    name: str
+
+    def __init__(self, settings: Settings, state: StateDir) -> None: ...
+
+    def available(self) -> tuple[bool, str]:
+        """Can this backend run here? (yes/no, and why)."""
+
+    def start(self) -> Started:
+        """Start or find the server; return once an admin login works."""
+
+    def stop(self) -> str:
+        """Stop what this backend started (data kept); say what happened."""
+
+    def destroy(self) -> str:
+        """Stop and remove what this backend made, data included; say what happened."""
+
+    def status(self) -> dict[str, Any]:
+        """State, version, port, health: plain data for `provision status`."""
+
+    def logs_tail(self, lines: int = 40) -> str:
+        """The end of the server's log, for error messages."""

@@ -1,0 +1,195 @@
+"""Converge the app's database, user and grants; then prove the URL by logging in with it.
+
+Every run re-applies the desired state and reports what it changed, so a second run
+reports nothing. Nothing here knows which backend made the server.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Callable
+
+from .config import Settings
+from .errors import BootstrapError
+from .names import grant_pattern
+from .probe import ACCESS_DENIED, ServerInfo, connect, describe_login_error, error_code
+from .sql import run
+from .url import DatabaseURL, parse
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# preferred utf8mb4 collations, newest first, per flavor
+COLLATIONS = {
+    "mysql": ("utf8mb4_0900_ai_ci", "utf8mb4_unicode_ci"),
+    "mariadb": ("utf8mb4_uca1400_ai_ci", "utf8mb4_unicode_520_ci", "utf8mb4_unicode_ci"),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the app needs: computed once, applied by ``converge``."""
+
+    database: str
+    user: str
+    password: str
+    hosts: tuple[str, ...]
+    collation: str
+
+
+def app_hosts(info: ServerInfo) -> tuple[str, ...]:
+    """The hosts the app's connections come from, as the server names them.
+
+    ``info.client_host`` is what the server saw for the admin's connection, which takes
+    the app's route (same host and port). Locally that is '127.0.0.1' with
+    skip-name-resolve and 'localhost' without; 'localhost' is added for socket clients
+    such as the mysql CLI. Anything else (Docker's bridge gateway, a remote client) gets
+    '%': the gateway address is not stable across networks.
+    """
+    seen = info.client_host
+    if seen in LOOPBACK_HOSTS:
+        return (seen,) if seen == "localhost" else (seen, "localhost")
+    return ("%",)
+
+
+def choose_collation(cursor, settings: Settings, info: ServerInfo) -> str:
+    wanted = (settings.collation,) if settings.collation else COLLATIONS[info.flavor]
+    for name in wanted:
+        if run(cursor, "bootstrap", "collation_exists", {"collation": name}):
+            return name
+    raise BootstrapError(
+        f"collation {wanted[0]} does not exist on {info.label}",
+        "pass an existing utf8mb4 collation with --collation (SHOW COLLATION LIKE 'utf8mb4%' lists them)",
+    )
+
+
+def plan(cursor, settings: Settings, info: ServerInfo, password: str) -> Plan:
+    return Plan(
+        database=settings.database,
+        user=settings.user,
+        password=password,
+        hosts=app_hosts(info),
+        collation=choose_collation(cursor, settings, info),
+    )
+
+
+def converge(conn, target: Plan, *, fix_charset: bool, login_works: Callable[[], bool]) -> list[str]:
+    """Apply ``target`` over an admin connection; return a line for each change made."""
+    changes: list[str] = []
+    with conn.cursor() as cursor:
+        changes += _converge_database(cursor, target, fix_charset)
+        existing = {row[0] for row in run(cursor, "bootstrap", "user_hosts", {"user": target.user})}
+        for host in target.hosts:
+            if host not in existing:
+                _create_user(cursor, target, host)
+                changes.append(f"user {target.user}@{host}: created, with grants on {target.database} "
+                               f"and {target.database}_*")
+            else:
+                changes += _converge_grants(cursor, target, host)
+        made_before = [host for host in target.hosts if host in existing]
+        if made_before and not login_works():
+            for host in made_before:
+                run(cursor, "bootstrap", "set_password", _who(target, host) | {"password": target.password})
+            changes.append(f"user {target.user}: password reset to the one in the URL "
+                           f"({', '.join(made_before)})")
+    return changes
+
+
+def _converge_database(cursor, target: Plan, fix_charset: bool) -> list[str]:
+    rows = run(cursor, "bootstrap", "database_charset", {"database": target.database})
+    if not rows:
+        run(cursor, "bootstrap", "create_database", database=target.database, collation=target.collation)
+        return [f"database {target.database}: created (utf8mb4, {target.collation})"]
+    charset, collation = rows[0]
+    if charset == "utf8mb4":
+        return []
+    if not fix_charset:
+        raise BootstrapError(
+            f"database {target.database} exists with character set {charset} ({collation}), not utf8mb4; "
+            "nothing was changed",
+            "rerun with --fix-charset to change its default to utf8mb4 (existing tables keep theirs; "
+            "convert each with ALTER TABLE ... CONVERT TO CHARACTER SET utf8mb4)",
+        )
+    run(cursor, "bootstrap", "alter_database_charset", database=target.database, collation=target.collation)
+    return [f"database {target.database}: default character set changed from {charset} to utf8mb4 "
+            f"({target.collation})"]
+
+
+def _who(target: Plan, host: str) -> dict[str, str]:
+    return {"user": target.user, "host": host}
+
+
+def _grant(cursor, target: Plan, host: str) -> None:
+    # the database itself, and <database>_% so test suites can make their own databases
+    for pattern in (grant_pattern(target.database), grant_pattern(target.database) + "\\_%"):
+        run(cursor, "bootstrap", "grant_database", _who(target, host), pattern=pattern)
+
+
+def _create_user(cursor, target: Plan, host: str) -> None:
+    run(cursor, "bootstrap", "create_user", _who(target, host) | {"password": target.password})
+    try:
+        _grant(cursor, target, host)
+    except Exception:
+        # never leave a user without its grants: remove it, report the cause
+        run(cursor, "bootstrap", "drop_user", _who(target, host))
+        raise
+
+
+def _converge_grants(cursor, target: Plan, host: str) -> list[str]:
+    before = {row[0] for row in run(cursor, "bootstrap", "show_grants", _who(target, host))}
+    _grant(cursor, target, host)
+    after = {row[0] for row in run(cursor, "bootstrap", "show_grants", _who(target, host))}
+    if after == before:
+        return []
+    return [f"user {target.user}@{host}: grants on {target.database} and {target.database}_* restored"]
+
+
+def login_check(url: DatabaseURL, *, tls: bool) -> Callable[[], bool]:
+    """A callable that says whether the app's login works (False only for access denied)."""
+
+    def works() -> bool:
+        try:
+            connect(url, tls=tls, database=None).close()
+        except Exception as exc:
+            if error_code(exc) == ACCESS_DENIED:
+                return False
+            raise
+        return True
+
+    return works
+
+
+def prove(url_text: str, *, tls: bool, hosts: tuple[str, ...]) -> dict[str, str]:
+    """Log in with exactly ``url_text`` and show the URL does what the app needs."""
+    url = parse(url_text)  # the string that will be written, parsed back: no shortcut
+    try:
+        conn = connect(url, tls=tls)
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        raise BootstrapError(
+            f"the new URL does not log in: {describe_login_error(exc, url, 'proof').message}",
+            "nothing was written to .env; run with --debug and check the user's hosts "
+            f"({', '.join(hosts)}) against where this client connects from",
+        ) from exc
+    table = f"_provision_probe_{secrets.token_hex(4)}"
+    try:
+        with conn.cursor() as cursor:
+            current_user, database, charset, collation = run(cursor, "prove", "whoami")[0]
+            user, _, host = current_user.rpartition("@")
+            problems = []
+            if user != url.user:
+                problems.append(f"logged in as {current_user}, not as {url.user}")
+            if database != url.database:
+                problems.append(f"the session's database is {database}, not {url.database}")
+            if charset != "utf8mb4":
+                problems.append(f"the database's character set is {charset}, not utf8mb4")
+            if problems:
+                raise BootstrapError("the new URL does not behave: " + "; ".join(problems),
+                                     "nothing was written to .env; run provision doctor")
+            run(cursor, "prove", "create_scratch", table=table)
+            run(cursor, "prove", "drop_scratch", table=table)
+    finally:
+        conn.close()
+    return {"current_user": current_user, "charset": charset, "collation": collation, "account_host": host}

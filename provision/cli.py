@@ -1,0 +1,198 @@
+"""The ``provision`` command: parse options, call the API, render the result.
+
+Expected failures are ProvisionError: ``error:``/``hint:`` on stderr and the error's
+exit code, no traceback unless --debug. Progress goes to stderr through logging, the
+result to stdout (JSON with --json).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from .errors import ProvisionError
+
+app = typer.Typer(
+    name="provision",
+    help="A local MySQL/MariaDB dev database in one command: server, database, user, grants, .env.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# --- options shared by the commands (each also PROVISION_<NAME> and [tool.provision]) ---
+Backend = Annotated[Optional[str], typer.Option("--backend", help="auto, native, existing, docker or brew.")]
+Host = Annotated[Optional[str], typer.Option("--host", help="Host the app connects to [127.0.0.1].")]
+Port = Annotated[Optional[int], typer.Option("--port", help="Server port [3306].")]
+Database = Annotated[Optional[str], typer.Option("--database", help="App database [ohdevel].")]
+User = Annotated[Optional[str], typer.Option("--user", help="App user [ohdev].")]
+Password = Annotated[Optional[str], typer.Option("--password", help="App user's password [empty, as in the seed].")]
+GeneratePassword = Annotated[Optional[bool], typer.Option(
+    "--generate-password", help="Generate a password for the app user, kept in the 0600 secrets file.")]
+EnvFile = Annotated[Optional[Path], typer.Option("--env-file", help="The .env file to write [./.env].")]
+EnvKey = Annotated[Optional[str], typer.Option("--env-key", help="Key to write [DATABASE_URL].")]
+Driver = Annotated[Optional[str], typer.Option("--driver", help="mysql (mysql://) or pymysql (mysql+pymysql://).")]
+ServerUrl = Annotated[Optional[str], typer.Option(
+    "--server-url", help="Admin URL of a server that already runs (existing backend).")]
+StateDirOpt = Annotated[Optional[Path], typer.Option("--state-dir", help="Where provision keeps state [./.devdb].")]
+Collation = Annotated[Optional[str], typer.Option("--collation", help="utf8mb4 collation for the database.")]
+FixCharset = Annotated[Optional[bool], typer.Option(
+    "--fix-charset", help="Change an existing database's default character set to utf8mb4.")]
+Image = Annotated[Optional[str], typer.Option("--image", help="Docker image [mysql:8.4].")]
+Recreate = Annotated[Optional[bool], typer.Option(
+    "--recreate", help="docker: recreate the container and volume when the image changed (data lost).")]
+Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for the server [60].")]
+Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable result on stdout.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _setup_logging(debug: bool, quiet: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("provision: %(message)s" if not debug
+                                           else "provision %(name)s %(levelname)s: %(message)s"))
+    root = logging.getLogger("provision")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
+    root.propagate = False
+
+
+def _run(debug: bool, action: Callable[[], Any]) -> Any:
+    """Call the API; turn expected errors into error/hint lines and an exit code."""
+    try:
+        return action()
+    except ProvisionError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug or not _is_driver_error(exc):
+            raise
+        typer.echo(f"error: the server said: {exc}", err=True)
+        typer.echo("hint: run again with --debug for the full trace", err=True)
+        raise typer.Exit(3) from None
+
+
+def _is_driver_error(exc: Exception) -> bool:
+    if "pymysql" not in sys.modules:
+        return False
+    import pymysql
+
+    return isinstance(exc, pymysql.err.MySQLError)
+
+
+def _settings(**options: Any):
+    from .config import load_settings
+
+    return load_settings({key: value for key, value in options.items() if value is not None})
+
+
+def _emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def up(
+    backend: Backend = None, host: Host = None, port: Port = None, database: Database = None, user: User = None,
+    password: Password = None, generate_password: GeneratePassword = None, env_file: EnvFile = None,
+    env_key: EnvKey = None, driver: Driver = None, server_url: ServerUrl = None, state_dir: StateDirOpt = None,
+    collation: Collation = None, fix_charset: FixCharset = None, image: Image = None, recreate: Recreate = None,
+    timeout: Timeout = None, json_output: Json = False, debug: Debug = False,
+) -> None:
+    """Start or find a server, converge database/user/grants, prove the URL, write .env."""
+    _setup_logging(debug, quiet=json_output)
+    from . import api
+
+    def action():
+        settings = _settings(backend=backend, host=host, port=port, database=database, user=user,
+                             password=password, generate_password=generate_password, env_file=env_file,
+                             env_key=env_key, driver=driver, server_url=server_url, state_dir=state_dir,
+                             collation=collation, fix_charset=fix_charset, image=image, recreate=recreate,
+                             timeout=timeout)
+        return api.up(settings)
+
+    result = _run(debug, action)
+    if json_output:
+        _emit_json(result.to_dict())
+        return
+    typer.echo(f"backend: {result.backend} ({result.reason})")
+    typer.echo(f"server: {result.server} on {result.host}:{result.port} ({result.server_action})")
+    for change in result.changes:
+        typer.echo(f"  {change}")
+    typer.echo(f"{result.env_file}: {result.env_action} {result.env_key}={result.url.redacted()}")
+    typer.echo("already up: nothing changed" if not result.changed else
+               f"ready: logged in as {result.proof['current_user']} ({result.proof['charset']})")
+
+
+@app.command()
+def down(state_dir: StateDirOpt = None, json_output: Json = False, debug: Debug = False) -> None:
+    """Stop the project's server; data is kept. An existing server is never stopped."""
+    _setup_logging(debug, quiet=json_output)
+    from . import api
+
+    message = _run(debug, lambda: api.down(_settings(state_dir=state_dir)))
+    _emit_json({"result": message}) if json_output else typer.echo(message)
+
+
+@app.command()
+def destroy(state_dir: StateDirOpt = None, yes: Yes = False, json_output: Json = False, debug: Debug = False) -> None:
+    """Stop the project's server and delete its data (asks first unless --yes)."""
+    _setup_logging(debug, quiet=json_output)
+    from . import api
+
+    if not yes:
+        if not sys.stdin.isatty():
+            typer.echo("error: destroy deletes the project's database server and its data", err=True)
+            typer.echo("hint: run provision destroy --yes to confirm", err=True)
+            raise typer.Exit(2)
+        typer.confirm("Delete the project's server and all its data?", abort=True)
+    message = _run(debug, lambda: api.destroy(_settings(state_dir=state_dir)))
+    _emit_json({"result": message}) if json_output else typer.echo(message)
+
+
+@app.command()
+def status(state_dir: StateDirOpt = None, env_file: EnvFile = None, json_output: Json = False,
+           debug: Debug = False) -> None:
+    """Show the backend, server state and whether .env matches."""
+    _setup_logging(debug, quiet=json_output)
+    from . import api
+
+    data = _run(debug, lambda: api.status(_settings(state_dir=state_dir, env_file=env_file)))
+    if json_output:
+        _emit_json(data)
+        return
+    for key, value in data.items():
+        if value is not None:
+            typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def url(state_dir: StateDirOpt = None, export: Annotated[bool, typer.Option(
+        "--export", help="Print an export line: eval \"$(provision url --export)\".")] = False,
+        env_key: EnvKey = None, debug: Debug = False) -> None:
+    """Print the DATABASE_URL of the last successful up."""
+    _setup_logging(debug)
+    from . import api
+
+    settings = _run(debug, lambda: _settings(state_dir=state_dir, env_key=env_key))
+    text = str(_run(debug, lambda: api.current_url(settings)))
+    typer.echo(f"export {settings.env_key}={shlex.quote(text)}" if export else text)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

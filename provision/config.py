@@ -1,0 +1,176 @@
+"""Settings are data: one frozen dataclass, built at call time by ``load_settings``.
+
+Precedence, highest first: explicit arguments (CLI flags, pytest options, API
+keyword arguments), ``PROVISION_<NAME>`` environment variables, ``[tool.provision]``
+in the app's pyproject.toml, defaults. The environment beats the committed file so
+that one machine (CI, a developer with a busy port 3306) can override the project's
+shared defaults without editing it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+from .names import validate_collation, validate_database, validate_user
+
+BACKEND_NAMES = ("auto", "native", "existing", "docker", "brew")
+DRIVERS = {"mysql": "mysql", "pymysql": "mysql+pymysql"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path = field(default_factory=Path.cwd)
+    backend: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 3306
+    database: str = "ohdevel"
+    user: str = "ohdev"
+    # None: keep the password a previous --generate-password stored, else empty (the seed's)
+    password: str | None = None
+    generate_password: bool = False
+    env_file: Path = Path(".env")
+    env_key: str = "DATABASE_URL"
+    driver: str = "mysql"
+    server_url: str | None = None
+    state_dir: Path = Path(".devdb")
+    collation: str | None = None
+    fix_charset: bool = False
+    # docker backend
+    image: str = "mysql:8.4"
+    recreate: bool = False
+    # brew backend / installing
+    formula: str | None = None
+    install: bool = False
+    yes: bool = False
+    dry_run: bool = False
+    # where the native backend looks for mysqld/mariadbd (os.pathsep list); None: PATH + usual places
+    server_search_path: str | None = None
+    # seconds to wait for a server to accept a real login
+    timeout: float = 60.0
+
+    def resolve(self, path: Path) -> Path:
+        """A path setting, relative to the project directory."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else self.project_dir / path
+
+    @property
+    def state_path(self) -> Path:
+        return self.resolve(self.state_dir)
+
+    @property
+    def env_path(self) -> Path:
+        return self.resolve(self.env_file)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a string from the environment or a TOML value into the field's type."""
+    kind = _FIELDS[name].type
+    if value is None:
+        return None
+    if "bool" in kind:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    if "int" in kind:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+        return number
+    if "float" in kind:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if "Path" in kind:
+        return Path(str(value))
+    return str(value)
+
+
+def _pyproject_table(project_dir: Path) -> dict[str, Any]:
+    path = project_dir / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc}", "fix the TOML syntax or remove [tool.provision]"
+        ) from None
+    table = data.get("tool", {}).get("provision", {})
+    return {key.replace("-", "_"): value for key, value in table.items()}
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    project_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from overrides > PROVISION_* > [tool.provision] > defaults."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    project_dir = Path(overrides.pop("project_dir", None) or project_dir or Path.cwd()).resolve()
+
+    values: dict[str, Any] = {}
+    for key, value in _pyproject_table(project_dir).items():
+        if key not in _FIELDS or key == "project_dir":
+            raise ConfigError(
+                f"unknown setting {key!r} in [tool.provision] of {project_dir / 'pyproject.toml'}",
+                "known settings: " + ", ".join(n for n in _FIELDS if n != "project_dir"),
+            )
+        values[key] = _coerce(key, value)
+    for name in _FIELDS:
+        env_name = "PROVISION_" + name.upper()
+        if name != "project_dir" and env_name in environ:
+            values[name] = _coerce(name, environ[env_name])
+    for key, value in overrides.items():
+        if key not in _FIELDS:
+            raise TypeError(f"unknown setting {key!r}")
+        values[key] = _coerce(key, value)
+
+    settings = Settings(project_dir=project_dir, **values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if settings.backend not in BACKEND_NAMES:
+        raise ConfigError(
+            f"unknown backend {settings.backend!r}",
+            "choose one of: " + ", ".join(BACKEND_NAMES),
+        )
+    if settings.driver not in DRIVERS:
+        raise ConfigError(
+            f"unknown driver {settings.driver!r}",
+            "use --driver mysql (mysql://, as in the seed) or --driver pymysql (mysql+pymysql://)",
+        )
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"port {settings.port} is out of range", "pass --port between 1 and 65535")
+    if settings.password and settings.generate_password:
+        raise ConfigError(
+            "--password and --generate-password were both given",
+            "pass one of them: a password of your own, or let provision generate and keep one",
+        )
+    # names are checked here so bad input fails before anything is touched
+    validate_database(settings.database)
+    validate_user(settings.user)
+    if settings.collation is not None:
+        validate_collation(settings.collation)

@@ -1,0 +1,50 @@
+"""Errors with a hint: what happened, why, and how to fix it.
+
+The CLI renders these as ``error: ...`` / ``hint: ...`` on stderr and exits with
+``exit_code``; anything else is a bug and gets a traceback only with ``--debug``.
+"""
+from __future__ import annotations
+
+
+class ProvisionError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "", exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+class ConfigError(ProvisionError):
+    """Bad settings: an invalid name, option or file."""
+
+    exit_code = 2
+
+
+class ServerError(ProvisionError):
+    """A server could not be found, started, reached or logged into."""
+
+    exit_code = 3
+
+
+class BootstrapError(ProvisionError):
+    """Converging the database, user or grants failed."""
+
+    exit_code = 4
+
+
+class EnvFileError(ProvisionError):
+    """The .env file could not be read or written."""
+
+    exit_code = 5
+
+
+class StateError(ProvisionError):
+    """The state directory is unusable or inconsistent."""
+
+    exit_code = 6

@@ -1,0 +1,97 @@
+"""Shared test fixtures: real servers on free ports, each test in its own directory.
+
+Skips are honest: a test skips only when a real prerequisite is missing, and with
+PROVISION_TEST_STRICT=1 (set by .ci/run) any skip fails the run, so a green CI means
+the real thing ran.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provision.config import load_settings
+from provision.ports import free_port
+
+STRICT = os.environ.get("PROVISION_TEST_STRICT") == "1"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (or, under PROVISION_TEST_STRICT=1, fail) when a real prerequisite is missing."""
+    if condition:
+        return
+    if STRICT:
+        pytest.fail(f"prerequisite missing under PROVISION_TEST_STRICT=1: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if STRICT and _skipped and exitstatus == 0:
+        session.exitstatus = 1
+        print(f"\nPROVISION_TEST_STRICT=1: {len(_skipped)} test(s) were skipped: {_skipped[:5]}", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def server_binary():
+    from provision.backends.native import find_server_binary
+
+    binary = find_server_binary()
+    require(binary is not None, "no mariadbd/mysqld installed (apt-get install mariadb-server)")
+    return binary
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A throwaway app directory: its own state dir, .env and free port."""
+    return Project(tmp_path)
+
+
+class Project:
+    def __init__(self, path: Path):
+        self.path = path
+        self.port = free_port()
+        self.env_file = path / ".env"
+        self.state_dir = path / ".devdb"
+
+    def settings(self, **overrides):
+        values = {"project_dir": self.path, "port": self.port, "timeout": 60}
+        values.update(overrides)
+        return load_settings(values, environ={})
+
+    def cli(self, *args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run the real `provision` CLI in this project directory."""
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISION_")}
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "provision", *args],
+            cwd=self.path, env=full_env, capture_output=True, text=True, input=input, timeout=300,
+        )
+
+    def up_args(self, *extra: str) -> list[str]:
+        return ["up", "--port", str(self.port), *extra]
+
+
+@pytest.fixture(scope="session")
+def native_server(server_binary, tmp_path_factory):
+    """One native MariaDB/MySQL for the session's bootstrap/existing tests; stopped at the end."""
+    from provision.backends.native import NativeBackend
+    from provision.state import StateDir
+
+    root = tmp_path_factory.mktemp("shared-native")
+    settings = load_settings({"project_dir": root, "port": free_port(), "timeout": 60}, environ={})
+    backend = NativeBackend(settings, StateDir(settings.state_path))
+    started = backend.start()
+    yield started.server
+    backend.destroy()
