@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["up", "down", "destroy", "status", "current_url", "load_settings", "ProvisionError"]
+__all__ = ["up", "down", "destroy", "status", "current_url", "load_settings", "ProvisionError",
+           "ephemeral_database", "ephemeral_server"]
 
 _API = {"up", "down", "destroy", "status", "current_url"}
 
@@ -18,6 +19,10 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
+    if name in ("ephemeral_database", "ephemeral_server"):
+        from . import ephemeral
+
+        return getattr(ephemeral, name)
     if name == "load_settings":
         from .config import load_settings
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .backends import get_backend
 from .bootstrap import converge, login_check, plan, prove
 from .choose import choose_backend
 from .config import DRIVERS, Settings, load_settings
+from . import install
 from .envfile import read_key, write_key
-from .errors import StateError
+from .errors import ProvisionError, StateError
 from .probe import server_info
 from .state import StateDir
 from .url import DatabaseURL, app_url
@@ -42,6 +43,7 @@ class UpResult:
     env_action: str
     changes: list[str]
     proof: dict[str, str]
+    installed: str | None = None  # the install command --install ran, if it ran one
 
     @property
     def changed(self) -> bool:
@@ -71,10 +73,13 @@ def app_password(settings: Settings, state: StateDir) -> str:
     return ""
 
 
-def up(settings: Settings | None = None, **overrides: Any) -> UpResult:
+def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | None = None,
+       **overrides: Any) -> UpResult:
+    """``confirm(command)`` is asked before ``--install`` runs a package manager (unless --yes)."""
     settings = _settings(settings, overrides)
     state = StateDir(settings.state_path)
     with state.lock():
+        installed = install.ensure_server(settings, state, confirm) if settings.install else None
         name, reason = choose_backend(settings, state)
         log.info("backend: %s (%s)", name, reason)
         backend = get_backend(name, settings, state)
@@ -104,8 +109,21 @@ def up(settings: Settings | None = None, **overrides: Any) -> UpResult:
         backend=name, reason=reason, server_action=started.action, server=info.label, flavor=info.flavor,
         version=info.version, host=server.host, port=server.port, database=settings.database,
         user=settings.user, hosts=list(target.hosts), url=url, env_file=str(settings.env_path),
-        env_key=settings.env_key, env_action=env_action, changes=changes, proof=proof,
+        env_key=settings.env_key, env_action=env_action, changes=changes, proof=proof, installed=installed,
     )
+
+
+def dry_run(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
+    """What ``up`` would do first: the backend it would choose and what --install would run.
+    Nothing is installed, started or written."""
+    settings = _settings(settings, overrides)
+    state = StateDir(settings.state_path)
+    result: dict[str, Any] = {"install": install.check(settings, state).to_dict()}
+    try:
+        result["backend"], result["reason"] = choose_backend(settings, state)
+    except ProvisionError as exc:
+        result["backend"], result["reason"] = None, exc.message
+    return result
 
 
 def _recorded_backend(state: StateDir, settings: Settings):

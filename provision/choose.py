@@ -56,7 +56,8 @@ def _answering_server(settings: Settings) -> str | None:
         return None
     admin = admin_url(settings)
     try:
-        connect(admin, timeout=3).close()
+        # read_timeout: something that accepts TCP but never greets must not hang us
+        connect(admin, timeout=3, read_timeout=3).close()
     except Exception as exc:
         code = error_code(exc)
         if code is None:

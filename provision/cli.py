@@ -50,6 +50,14 @@ Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to 
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable result on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Install = Annotated[Optional[bool], typer.Option(
+    "--install", help="Install MySQL/MariaDB (brew, apt-get or dnf) when no server can be found; asks first.")]
+InstallYes = Annotated[Optional[bool], typer.Option("--yes", "-y", help="With --install: install without asking.")]
+DryRun = Annotated[Optional[bool], typer.Option(
+    "--dry-run", help="Print the backend up would choose and the install command; change nothing.")]
+Formula = Annotated[Optional[str], typer.Option(
+    "--formula", help="brew: the Homebrew formula (mysql, mysql@8.4, mysql@8.0, mariadb); default: the first "
+    "installed.")]
 
 
 def _setup_logging(debug: bool, quiet: bool = False) -> None:
@@ -108,7 +116,8 @@ def up(
     password: Password = None, generate_password: GeneratePassword = None, env_file: EnvFile = None,
     env_key: EnvKey = None, driver: Driver = None, server_url: ServerUrl = None, state_dir: StateDirOpt = None,
     collation: Collation = None, fix_charset: FixCharset = None, image: Image = None, recreate: Recreate = None,
-    timeout: Timeout = None, json_output: Json = False, debug: Debug = False,
+    timeout: Timeout = None, formula: Formula = None, install: Install = None, yes: InstallYes = None,
+    dry_run: DryRun = None, json_output: Json = False, debug: Debug = False,
 ) -> None:
     """Start or find a server, converge database/user/grants, prove the URL, write .env."""
     _setup_logging(debug, quiet=json_output)
@@ -119,13 +128,18 @@ def up(
                              password=password, generate_password=generate_password, env_file=env_file,
                              env_key=env_key, driver=driver, server_url=server_url, state_dir=state_dir,
                              collation=collation, fix_charset=fix_charset, image=image, recreate=recreate,
-                             timeout=timeout)
-        return api.up(settings)
+                             timeout=timeout, formula=formula, install=install, yes=yes, dry_run=dry_run)
+        return api.dry_run(settings) if settings.dry_run else _up_asking(api, settings)
 
     result = _run(debug, action)
+    if isinstance(result, dict):  # --dry-run
+        _emit_json(result) if json_output else _echo_dry_run(result)
+        return
     if json_output:
         _emit_json(result.to_dict())
         return
+    if result.installed:
+        typer.echo(f"installed: {result.installed}")
     typer.echo(f"backend: {result.backend} ({result.reason})")
     typer.echo(f"server: {result.server} on {result.host}:{result.port} ({result.server_action})")
     for change in result.changes:
@@ -133,6 +147,42 @@ def up(
     typer.echo(f"{result.env_file}: {result.env_action} {result.env_key}={result.url.redacted()}")
     typer.echo("already up: nothing changed" if not result.changed else
                f"ready: logged in as {result.proof['current_user']} ({result.proof['charset']})")
+
+
+def _up_asking(api, settings):
+    """api.up, asking on a terminal before installing and for a root password Homebrew's server needs."""
+    import dataclasses
+
+    from .errors import AdminPasswordRequired
+
+    tty = sys.stdin.isatty()
+
+    def confirm(command: str) -> bool:
+        return typer.confirm(f"No MySQL/MariaDB server here. Install one with: {command} ?", err=True)
+
+    try:
+        return api.up(settings, confirm=confirm if tty else None)
+    except AdminPasswordRequired as exc:
+        if not tty:
+            raise
+        typer.echo(exc.message, err=True)
+        password = typer.prompt(f"Password of {exc.url.user} (kept in {settings.state_path}, mode 0600)",
+                                hide_input=True, err=True)
+        admin = dataclasses.replace(exc.url, password=password)
+        retry = dataclasses.replace(settings, server_url=str(admin), backend=exc.backend)
+        return api.up(retry, confirm=confirm)
+
+
+def _echo_dry_run(result: dict) -> None:
+    typer.echo(f"backend: {result['backend'] or 'none'} ({result['reason']})")
+    install = result["install"]
+    if install["command"] is None:
+        typer.echo(f"install: nothing here can install a server ({install['reason']})")
+    elif install["needed"]:
+        typer.echo(f"install: {install['command']}   (needed: {install['reason']}; runs with --install)")
+    else:
+        typer.echo(f"install: {install['command']}   (not needed: {install['reason']})")
+    typer.echo("dry run: nothing was installed, started or written")
 
 
 @app.command()
@@ -188,6 +238,10 @@ def url(state_dir: StateDirOpt = None, export: Annotated[bool, typer.Option(
     settings = _run(debug, lambda: _settings(state_dir=state_dir, env_key=env_key))
     text = str(_run(debug, lambda: api.current_url(settings)))
     typer.echo(f"export {settings.env_key}={shlex.quote(text)}" if export else text)
+
+
+# More commands live in their own modules and register themselves on ``app``.
+from . import cli_workflow  # noqa: E402,F401  (reset, snapshot, shell, doctor)
 
 
 def main() -> None:

@@ -39,8 +39,8 @@ class Settings:
     state_dir: Path = Path(".devdb")
     collation: str | None = None
     fix_charset: bool = False
-    # docker backend
-    image: str = "mysql:8.4"
+    # docker backend; None: the image the project's data volume was made with, else mysql:8.4
+    image: str | None = None
     recreate: bool = False
     # brew backend / installing
     formula: str | None = None
@@ -82,21 +82,26 @@ def _coerce(name: str, value: Any) -> Any:
             return True
         if text in ("0", "false", "no", "off", ""):
             return False
-        raise ConfigError(f"{name} must be true or false, not {value!r}")
+        raise ConfigError(f"{name} must be true or false, not {value!r}", _source_hint(name))
     if "int" in kind:
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+            raise ConfigError(f"{name} must be a whole number, not {value!r}", _source_hint(name)) from None
         return number
     if "float" in kind:
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number, not {value!r}") from None
+            raise ConfigError(f"{name} must be a number, not {value!r}", _source_hint(name)) from None
     if "Path" in kind:
         return Path(str(value))
     return str(value)
+
+
+def _source_hint(name: str) -> str:
+    return (f"check --{name.replace('_', '-')}, PROVISION_{name.upper()} and "
+            f"[tool.provision] {name} in pyproject.toml")
 
 
 def _pyproject_table(project_dir: Path) -> dict[str, Any]:

@@ -48,3 +48,16 @@ class StateError(ProvisionError):
     """The state directory is unusable or inconsistent."""
 
     exit_code = 6
+
+
+class AdminPasswordRequired(ServerError):
+    """The server refused the password-less admin login (root has a password).
+
+    Carries the admin URL to retry with a password (``url``, password empty) and the
+    backend that asked, so the CLI can prompt on a terminal and retry; never guessed.
+    """
+
+    def __init__(self, message: str, hint: str, *, url, backend: str):
+        super().__init__(message, hint)
+        self.url = url
+        self.backend = backend

@@ -76,7 +76,7 @@ class Project:
         full_env.update(env or {})
         return subprocess.run(
             [sys.executable, "-m", "provision", *args],
-            cwd=self.path, env=full_env, capture_output=True, text=True, input=input, timeout=300,
+            cwd=self.path, env=full_env, capture_output=True, text=True, input=input, timeout=120,
         )
 
     def up_args(self, *extra: str) -> list[str]:

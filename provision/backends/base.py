@@ -46,3 +46,12 @@ class Backend(Protocol):
 
     def logs_tail(self, lines: int = 40) -> str:
         """The end of the server's log, for error messages."""
+
+    # Optional (looked up with getattr; reset, snapshot, shell and doctor use them):
+    #   server() -> Server
+    #       where the server is and how an admin logs in, without starting anything.
+    #   client_command(kind, *, user, password, interactive=False) -> ContextManager[list[str] | None]
+    #       argv running the server's own "client" (mysql/mariadb) or "dump" tool (mysqldump/
+    #       mariadb-dump) where the server is (inside the container for docker), logged in as
+    #       user; the caller appends arguments and owns stdin/stdout. Credentials never go in
+    #       argv (a 0600 option file or the environment, removed on exit). None: no such tool.

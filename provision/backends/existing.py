@@ -84,6 +84,27 @@ class ExistingBackend:
             status.update(state="unreachable", error=str(exc))
         return status
 
+    def client_command(self, kind: str, *, user: str, password: str, interactive: bool = False):
+        """Context manager: argv of this machine's client or dump tool for the server (None when
+        it is not installed, or is the other flavor's, whose dumps do not load cleanly)."""
+        import contextlib
+
+        from ..client_tools import find_tool, local_command, tool_flavor
+
+        admin = self._admin()
+        tool = find_tool(kind)
+        if tool is None or (kind == "dump" and tool_flavor(tool) != self._flavor()):
+            return contextlib.nullcontext(None)
+        return local_command(kind, user=user, password=password, host=admin.host, port=admin.port,
+                             directory=self.state.ensure())
+
+    def _flavor(self) -> str:
+        conn = self.server().connect(timeout=5)
+        try:
+            return server_info(conn).flavor
+        finally:
+            conn.close()
+
     def logs_tail(self, lines: int = 40) -> str:
         return ""  # the server's log belongs to whoever runs it
 

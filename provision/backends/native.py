@@ -179,6 +179,8 @@ class NativeBackend:
             "datadir": str(self.datadir),
             "socket": str(self.socket),
             "log": str(self.log_file),
+            # left by a server that is gone (kill -9, reboot); the next up removes them
+            "stale_files": [] if pid else [str(p) for p in (self.pid_file, self.socket) if p.exists()],
         }
 
     def logs_tail(self, lines: int = 40) -> str:
@@ -190,6 +192,16 @@ class NativeBackend:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    # --- optional: the server's own tools (snapshots, shell) ----------------------------
+    def client_command(self, kind: str, *, user: str, password: str, interactive: bool = False):
+        """Context manager: argv of mariadb/mysql ("client") or mariadb-dump/mysqldump ("dump")
+        next to the server binary, logged in as ``user`` through a 0600 option file."""
+        from ..client_tools import local_command
+
+        binary = self.state.read().get("native", {}).get("binary")
+        return local_command(kind, user=user, password=password, host="127.0.0.1", port=self._port(),
+                             directory=self.dir, near=Path(binary).parent if binary else None)
 
     # --- how an admin logs in ------------------------------------------------------
     def server(self) -> Server:

@@ -1,0 +1,493 @@
+"""docker: one MySQL or MariaDB container per project, its data in a named volume.
+
+The container and the volume are named after the project (``provision-<dir>-<hash of
+the state dir>``) and labelled ``dev.provision.owned=true`` and
+``dev.provision.state=<state dir>``; anything with our name but not our labels is left
+alone (a clear error instead). The volume's ``dev.provision.image`` label records the
+image that initialised it: another image is refused unless ``--recreate``, because a
+data directory cannot be downgraded.
+
+The port is published on 127.0.0.1 only. The root password is generated into the 0600
+secrets file and reaches the container through its environment (the contract of the
+official mysql/mariadb images), never its command line. Readiness is a real admin login
+(see provision.probe): the images first run a socket-only temporary server, and Docker's
+port forwarder accepts TCP before mysqld listens.
+
+The docker SDK is imported inside the functions that use it; the CLI is never called.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..config import Settings
+from ..errors import ServerError
+from ..ports import is_listening, port_holder
+from ..probe import ACCESS_DENIED, Server, error_code, wait_until_ready
+from ..state import StateDir
+from ..url import DatabaseURL
+from .base import Started
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IMAGE = "mysql:8.4"
+OWNED_LABEL = "dev.provision.owned"
+STATE_LABEL = "dev.provision.state"
+PROJECT_LABEL = "dev.provision.project"
+IMAGE_LABEL = "dev.provision.image"
+DATA_DIR = "/var/lib/mysql"  # the VOLUME of the official mysql, mariadb and percona images
+SERVER_PORT = "3306/tcp"
+PING_TIMEOUT = 2.0  # available(): `auto` must decide quickly
+API_TIMEOUT = 120.0
+STOP_TIMEOUT = 60  # seconds mysqld gets for a clean shutdown before SIGKILL
+# arguments for the server (the images' entrypoints pass arguments starting with '-' to
+# mysqld/mariadbd); `loose-` makes an option that one flavor lacks harmless
+SERVER_ARGS = (
+    "--character-set-server=utf8mb4",
+    "--skip-name-resolve",  # clients come from the bridge gateway: no reverse DNS on login
+    "--skip-log-bin",
+    # a development server: an OS crash may lose the last second of commits
+    "--innodb-flush-log-at-trx-commit=2",
+    "--loose-mysqlx=OFF",
+)
+_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i386": "386", "i686": "386"}
+
+
+def sdk_hint() -> str:
+    return "install it: pip install 'provision[docker]' (or pip install docker); or use --backend native"
+
+
+def engine_hint() -> str:
+    if sys.platform == "darwin":
+        start = "start Docker Desktop (open -a Docker), or colima start"
+    elif Path("/run/systemd/system").is_dir():
+        start = "start it: sudo systemctl start docker"
+    else:
+        start = "start it: sudo dockerd (or this repository's docker/start-dockerd.sh)"
+    return f"{start}; or use --backend native (a server installed on this machine)"
+
+
+def resource_names(settings: Settings) -> tuple[str, str]:
+    """(container, volume) names: the project directory's name and a hash of the state dir."""
+    digest = hashlib.sha256(str(settings.state_path.resolve()).encode()).hexdigest()[:12]
+    slug = re.sub(r"[^a-z0-9]+", "-", settings.project_dir.name.lower()).strip("-")[:30] or "project"
+    name = f"provision-{slug}-{digest}"
+    return name, f"{name}-data"
+
+
+def normalize_image(image: str) -> str:
+    """'mysql' -> 'mysql:latest', 'docker.io/library/mysql:8.4' -> 'mysql:8.4'."""
+    name = image.strip()
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    last = name.rsplit("/", 1)[-1]
+    if "@" not in name and ":" not in last:
+        name += ":latest"
+    return name
+
+
+def image_flavor(attrs: dict[str, Any], name: str = "") -> str:
+    """'mariadb' or 'mysql' (Oracle, Percona), from the image's environment and labels."""
+    env = {item.split("=", 1)[0] for item in (attrs.get("Config") or {}).get("Env") or []}
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    if "MARIADB_VERSION" in env or labels.get("provision.flavor") == "mariadb":
+        return "mariadb"
+    if env & {"MYSQL_VERSION", "MYSQL_MAJOR", "PS_VERSION"} or labels.get("provision.flavor") == "mysql":
+        return "mysql"
+    text = " ".join([name, *labels.values()]).lower()
+    return "mariadb" if "mariadb" in text else "mysql"
+
+
+def arch_warning(image: str, image_attrs: dict[str, Any], engine_arch: str) -> str | None:
+    """A warning when the image is built for another CPU than the engine runs on."""
+    image_arch = _ARCH_ALIASES.get(image_attrs.get("Architecture") or "", image_attrs.get("Architecture"))
+    host_arch = _ARCH_ALIASES.get(engine_arch, engine_arch)
+    if not image_arch or not host_arch or image_arch == host_arch:
+        return None
+    return (f"image {image} is built for linux/{image_arch} but the Docker engine runs on linux/{host_arch}: "
+            "it runs under emulation (slow) or not at all; prefer an image for "
+            f"linux/{host_arch} (docker pull --platform linux/{host_arch} {image})")
+
+
+def _is_ours(labels: dict[str, str] | None, state_id: str) -> bool:
+    labels = labels or {}
+    return labels.get(OWNED_LABEL) == "true" and labels.get(STATE_LABEL) == state_id
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, settings: Settings, state: StateDir):
+        self.settings = settings
+        self.state = state
+        self.state_id = str(settings.state_path.resolve())
+        self.container_name, self.volume_name = resource_names(settings)
+        self._client_cache = None
+
+    # --- Backend protocol ------------------------------------------------------------
+    def available(self) -> tuple[bool, str]:
+        try:
+            client = self._client(timeout=PING_TIMEOUT)
+        except ServerError as exc:
+            return False, exc.message
+        version = client.api.api_version  # fetched while connecting: no second request
+        client.close()
+        return True, f"the Docker engine answers (API {version})"
+
+    def start(self) -> Started:
+        client = self._client()
+        container = self._find_container(client)
+        volume = self._find_volume(client)
+        made_with = (volume.attrs.get("Labels") or {}).get(IMAGE_LABEL) if volume is not None else None
+        image = normalize_image(self.settings.image or made_with or _container_image(container) or DEFAULT_IMAGE)
+        action = None
+
+        if volume is not None and made_with and made_with != image:
+            if not self.settings.recreate:
+                raise ServerError(
+                    f"the data volume {self.volume_name} was initialised by {made_with}, not {image}; "
+                    "a data directory cannot be downgraded and provision does not guess about upgrades",
+                    f"keep the data: provision up --image {made_with}; or start over with an empty server "
+                    f"(the data is lost): provision up --image {image} --recreate",
+                )
+            log.info("docker: --recreate: removing %s and its volume (made with %s)", self.container_name, made_with)
+            self._remove(container, volume)
+            container = volume = None
+            action = f"recreated from scratch with {image} (--recreate)"
+
+        if container is not None and (_container_image(container) != image or self._bound_port(container)
+                                      != self.settings.port):
+            why = (f"image {_container_image(container)} -> {image}" if _container_image(container) != image
+                   else f"port {self._bound_port(container)} -> {self.settings.port}")
+            log.info("docker: replacing container %s (%s); the data volume is kept", self.container_name, why)
+            container.remove(force=True)
+            container = None
+            action = f"recreated ({why}; data kept)"
+
+        fresh = volume is None
+        if container is None:
+            image_attrs = self._image(client, image)
+            if volume is None:
+                volume = client.volumes.create(name=self.volume_name, driver="local", labels=self._labels(image))
+            container = self._create(client, image, image_attrs)
+            action = action or ("initialized" if fresh else "recreated (the container was gone; data kept)")
+
+        if container.status == "running":
+            action = action or "already running"
+        else:
+            if container.status == "paused":
+                container.unpause()
+            else:
+                self._check_port_free()
+                self._start(container)
+            action = action or "started"
+
+        try:
+            self._wait(container)
+        except ServerError:
+            if fresh:
+                # a first initialisation that failed leaves a half-made data directory: remove it
+                # (the error already carries the log tail) so the next up starts clean
+                self._remove(container, volume)
+            raise
+        flavor = (container.labels or {}).get("dev.provision.flavor", "mysql")
+        self.state.update(docker={"container": self.container_name, "volume": self.volume_name, "image": image,
+                                  "flavor": flavor, "port": self.settings.port})
+        log.info("docker: %s %s on 127.0.0.1:%s (container %s, volume %s)", image, action, self.settings.port,
+                 self.container_name, self.volume_name)
+        return Started(self.server(), action, {"container": self.container_name, "volume": self.volume_name,
+                                                "image": image})
+
+    def stop(self) -> str:
+        client = self._client()
+        container = self._find_container(client)
+        if container is None:
+            return f"no container {self.container_name}: nothing to stop"
+        if container.status not in ("running", "paused", "restarting"):
+            return f"container {self.container_name} is not running ({container.status}); data kept in volume " \
+                   f"{self.volume_name}"
+        container.stop(timeout=STOP_TIMEOUT)
+        return f"container {self.container_name} stopped; data kept in volume {self.volume_name}"
+
+    def destroy(self) -> str:
+        client = self._client()
+        wanted = {"label": [f"{OWNED_LABEL}=true", f"{STATE_LABEL}={self.state_id}"]}
+        removed = []
+        named = self._find_container(client)  # refuses a same-named container that is not ours
+        containers = {c.id: c for c in client.containers.list(all=True, filters=wanted)}
+        if named is not None:
+            containers[named.id] = named
+        for container in containers.values():
+            container.remove(force=True)
+            removed.append(f"container {container.name}")
+        named_volume = self._find_volume(client)
+        volumes = {v.name: v for v in client.volumes.list(filters=wanted)}
+        if named_volume is not None:
+            volumes[named_volume.name] = named_volume
+        for volume in volumes.values():
+            volume.remove(force=True)
+            removed.append(f"volume {volume.name}")
+        return "removed " + " and ".join(removed) if removed else "no container or volume of this project"
+
+    def status(self) -> dict[str, Any]:
+        recorded = self.state.read().get("docker", {})
+        status: dict[str, Any] = {"backend": self.name, "container": self.container_name,
+                                  "volume": self.volume_name, "image": recorded.get("image")}
+        try:
+            client = self._client(timeout=10)
+            container = self._find_container(client)
+            volume = self._find_volume(client)
+        except ServerError as exc:
+            return {**status, "state": "unknown", "error": exc.message}
+        if container is None:
+            status.update(state="absent" if volume is None else "absent (volume kept)", health=None)
+            return status
+        port = self._bound_port(container)
+        status.update(state=container.status, image=_container_image(container), port=port,
+                      started_at=container.attrs.get("State", {}).get("StartedAt"))
+        if container.status == "running":
+            try:
+                conn = self.server(port).connect(timeout=3)
+                conn.close()
+                status["health"] = "accepts the admin login"
+            except Exception as exc:  # status reports, it does not fail
+                status["health"] = f"does not accept logins yet ({exc})"
+        return status
+
+    def logs_tail(self, lines: int = 40) -> str:
+        """The container's log tail; empty when there is none (used inside error messages)."""
+        try:
+            container = self._find_container(self._client(timeout=10))
+            if container is None:
+                return ""
+            return container.logs(tail=lines).decode("utf-8", "replace")
+        except Exception:  # an error message must not fail while asking for the log
+            return ""
+
+    def follow_logs(self, lines: int = 40) -> Iterator[str]:
+        """The log tail, then new lines as the server writes them (until the container stops)."""
+        container = self._find_container(self._client())
+        if container is None:
+            raise ServerError(f"no container {self.container_name}", "run provision up first")
+        for chunk in container.logs(stream=True, follow=True, tail=lines):
+            yield chunk.decode("utf-8", "replace")
+
+    # --- how an admin logs in ------------------------------------------------------
+    def server(self, port: int | None = None) -> Server:
+        password = self.state.secret("docker_root_password") or ""
+        port = port or self.settings.port
+        admin = DatabaseURL(user="root", password=password, host="127.0.0.1", port=port)
+        # the published port is on loopback: skip the TLS handshake (PyMySQL then uses the
+        # server's RSA key for caching_sha2_password on a cold cache: PyMySQL[rsa])
+        return Server(admin=admin, host="127.0.0.1", port=port, local=True)
+
+    # --- the engine ----------------------------------------------------------------
+    def _client(self, timeout: float = API_TIMEOUT):
+        """A connected client; raises a ServerError with a hint when the engine does not answer."""
+        if self._client_cache is not None:
+            return self._client_cache
+        try:
+            import docker
+        except ModuleNotFoundError:
+            raise ServerError("the docker backend needs the Docker SDK for Python, which is not installed",
+                              sdk_hint()) from None
+        try:
+            client = _connect(docker, timeout)
+            client.ping()
+        except docker.errors.DockerException as exc:
+            raise _engine_error(exc) from None
+        if timeout == API_TIMEOUT:
+            self._client_cache = client  # a short-timeout client (available()) is not kept
+        return client
+
+    def _find_container(self, client):
+        import docker
+
+        try:
+            container = client.containers.get(self.container_name)
+        except docker.errors.NotFound:
+            return None
+        if not _is_ours(container.labels, self.state_id):
+            raise self._clash("container", container.labels, f"docker rm -f {self.container_name}")
+        return container
+
+    def _find_volume(self, client):
+        import docker
+
+        try:
+            volume = client.volumes.get(self.volume_name)
+        except docker.errors.NotFound:
+            return None
+        if not _is_ours(volume.attrs.get("Labels"), self.state_id):
+            raise self._clash("volume", volume.attrs.get("Labels"),
+                              f"docker volume rm {self.volume_name} (its data is lost)")
+        return volume
+
+    def _clash(self, kind: str, labels: dict | None, remove: str) -> ServerError:
+        owner = (labels or {}).get(STATE_LABEL)
+        whose = f"it belongs to the provision state in {owner}" if owner else "provision did not make it"
+        return ServerError(
+            f"a Docker {kind} named {self.container_name if kind == 'container' else self.volume_name} "
+            f"already exists and is not this project's ({whose}); provision leaves it alone",
+            f"if you do not need it, remove it yourself: {remove}; or give this project another "
+            "--state-dir (the names derive from it)",
+        )
+
+    def _labels(self, image: str, flavor: str | None = None) -> dict[str, str]:
+        labels = {OWNED_LABEL: "true", STATE_LABEL: self.state_id,
+                  PROJECT_LABEL: str(self.settings.project_dir), IMAGE_LABEL: image}
+        if flavor:
+            labels["dev.provision.flavor"] = flavor
+        return labels
+
+    def _image(self, client, image: str) -> dict[str, Any]:
+        """The image's attributes; pulled when missing; a warning when its CPU is not the engine's."""
+        import docker
+
+        try:
+            attrs = client.images.get(image).attrs
+        except docker.errors.ImageNotFound:
+            log.info("docker: image %s is not on this machine; pulling it", image)
+            try:
+                attrs = client.images.pull(image).attrs
+            except docker.errors.DockerException as exc:
+                reason = getattr(exc, "explanation", None) or str(exc)
+                raise ServerError(
+                    f"image {image} is not on this machine and could not be pulled ({reason})",
+                    f"pull it where a registry is reachable (docker pull {image}), or build it locally "
+                    f"(docker build -t {image} .; this repository's docker/build-image.sh builds "
+                    "provision-test/mysql:9.7 and provision-test/mariadb:10.11 from Debian packages), "
+                    "or choose an image you have with --image (docker images lists them)",
+                ) from None
+        warning = arch_warning(image, attrs, client.version().get("Arch", ""))
+        if warning:
+            log.warning("warning: %s", warning)
+        return attrs
+
+    def _create(self, client, image: str, image_attrs: dict[str, Any]):
+        password = self.state.secret("docker_root_password", generate=True)
+        environment = {
+            # both spellings: the official mariadb image prefers MARIADB_*, mysql reads MYSQL_*
+            "MYSQL_ROOT_PASSWORD": password,
+            "MARIADB_ROOT_PASSWORD": password,
+            # no time zone tables: the slowest step of the first start, and apps use UTC offsets
+            "MYSQL_INITDB_SKIP_TZINFO": "1",
+            "MARIADB_INITDB_SKIP_TZINFO": "1",
+        }
+        flavor = image_flavor(image_attrs, image)
+        return client.containers.create(
+            image,
+            command=list(SERVER_ARGS),
+            name=self.container_name,
+            detach=True,
+            environment=environment,
+            labels=self._labels(image, flavor),
+            ports={SERVER_PORT: ("127.0.0.1", self.settings.port)},
+            volumes={self.volume_name: {"bind": DATA_DIR, "mode": "rw"}},
+        )
+
+    def _start(self, container) -> None:
+        import docker
+
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            text = str(getattr(exc, "explanation", "") or exc)
+            if "port is already allocated" in text or "address already in use" in text:
+                raise self._port_taken() from None
+            raise ServerError(f"Docker could not start container {self.container_name}: {text}",
+                              "run with --debug; docker logs " + self.container_name) from None
+        container.reload()
+
+    def _wait(self, container) -> None:
+        def alive() -> str | None:
+            container.reload()
+            state = container.attrs.get("State", {})
+            if container.status in ("exited", "dead"):
+                return f"container {self.container_name} exited with code {state.get('ExitCode')}"
+            return None
+
+        try:
+            conn = wait_until_ready(self.server(), timeout=self.settings.timeout, alive=alive,
+                                    log_tail=self.logs_tail, what=f"the server in container {self.container_name}")
+        except ServerError as exc:
+            if error_code(exc.__cause__) == ACCESS_DENIED:
+                exc.hint = (f"the data volume {self.volume_name} was initialised with another root password "
+                            f"than the one in {self.state.secrets_file} (was the state directory removed?); "
+                            f"start over with provision destroy --yes (the data is lost)")
+            raise
+        conn.close()
+
+    def _remove(self, container, volume) -> None:
+        if container is not None:
+            container.remove(force=True)
+        if volume is not None:
+            volume.remove(force=True)
+
+    def _bound_port(self, container) -> int | None:
+        bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        for binding in bindings.get(SERVER_PORT) or []:
+            if binding.get("HostPort"):
+                return int(binding["HostPort"])
+        return None
+
+    def _check_port_free(self) -> None:
+        if is_listening("127.0.0.1", self.settings.port):
+            raise self._port_taken()
+
+    def _port_taken(self) -> ServerError:
+        port = self.settings.port
+        holder = port_holder(port) or "another process"
+        return ServerError(
+            f"port {port} on 127.0.0.1 is already in use by {holder}",
+            f"stop it, or choose another port: provision up --port {port + 1}; if it is a MySQL server "
+            f"you want to use, pass --backend existing --server-url mysql://root:PASSWORD@127.0.0.1:{port}/",
+        )
+
+
+def _container_image(container) -> str | None:
+    if container is None:
+        return None
+    return (container.labels or {}).get(IMAGE_LABEL)
+
+
+def _connect(docker, timeout: float):
+    """A client for DOCKER_HOST, else the current `docker context` (Docker Desktop, colima), else the default."""
+    if not os.environ.get("DOCKER_HOST"):
+        try:
+            from docker.context import ContextAPI
+
+            context = ContextAPI.get_current_context()
+            if context is not None and context.name != "default" and context.Host:
+                return docker.DockerClient(base_url=context.Host, timeout=timeout,
+                                           tls=context.TLSConfig or False)
+        except Exception as exc:  # a broken context file: fall back to the default socket
+            log.debug("docker: ignoring the current docker context (%s)", exc)
+    return docker.from_env(timeout=timeout)
+
+
+def _engine_error(exc: BaseException) -> ServerError:
+    text = str(exc)
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if "PermissionError" in text or "Permission denied" in text:
+        who = os.environ.get("USER") or "your user"
+        return ServerError(
+            f"permission denied on the Docker engine's socket ({where})",
+            f"let {who} use Docker: sudo usermod -aG docker {who}, then log in again (or use rootless "
+            "Docker and set DOCKER_HOST); or use --backend native (a server installed on this machine)",
+        )
+    reason = text.split("(", 1)[-1].rstrip(")") if "Error while fetching server API version" in text else text
+    if not shutil.which("docker") and not shutil.which("dockerd") and sys.platform != "darwin" \
+            and not os.environ.get("DOCKER_HOST"):
+        hint = "install Docker (https://docs.docker.com/engine/install/), then start it; or use --backend native"
+    else:
+        hint = engine_hint()
+    return ServerError(f"the Docker engine is not running or not reachable at {where} ({reason})", hint)

@@ -1,0 +1,512 @@
+"""Snapshots of the project's database: ``save``, ``restore``, ``list``, ``delete``.
+
+A snapshot is ``<state dir>/snapshots/<name>/`` holding ``dump.sql.gz`` and ``meta.json``
+(server flavor and version, character set, Alembic revision, git branch and commit, tables,
+size, time). The dump is taken where the server is, with the server's own dump tool (the
+backend's ``client_command("dump")``: inside the container for docker, next to the server
+binary for native); where there is none, provision writes it itself (SHOW CREATE TABLE and
+INSERTs with driver-escaped values).
+
+Restore never leaves a half-restored database: the dump is loaded into a scratch database
+``<db>_restore_<random>``, checked, and only then swapped in with one RENAME TABLE.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import gzip
+import io
+import json
+import logging
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .config import Settings
+from .errors import ConfigError, ProvisionError, StateError
+from .files import atomic_write
+from .names import quote
+from .probe import error_code, server_info
+from .sql import render, run
+from .workflow import Project, database_defaults, open_project
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+DUMP_FILE = "dump.sql.gz"
+META_FILE = "meta.json"
+DUMP_OPTIONS = ("--single-transaction", "--quick", "--hex-blob", "--triggers", "--skip-routines",
+                "--skip-events", "--no-tablespaces", "--default-character-set=utf8mb4")
+_INSERT_BYTES = 512 * 1024  # rows per INSERT statement, up to about this many bytes
+QUERY_WAS_EMPTY = 1065
+LOCK_WAIT_TIMEOUT = 1205
+
+
+class SnapshotError(ProvisionError):
+    """A snapshot could not be saved or restored (the database is left as it was)."""
+
+    exit_code = 7
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.fullmatch(name or ""):
+        raise ConfigError(f"invalid snapshot name {name!r}",
+                          "use letters, digits, '.', '_' and '-' (for a branch feature/x: feature-x)")
+    return name
+
+
+def snapshots_dir(settings: Settings) -> Path:
+    return settings.state_path / "snapshots"
+
+
+# --- save ------------------------------------------------------------------------------
+def save(settings: Settings, name: str) -> dict[str, Any]:
+    validate_name(name)
+    project = open_project(settings)
+    root = snapshots_dir(settings)
+    with project.state.lock():
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+        try:
+            with project.admin() as conn:
+                meta = _describe(conn, project)
+            dump = work / DUMP_FILE
+            with project.client_command("dump", root=True) as argv:
+                if argv is not None:
+                    _tool_dump(argv, project.database, dump)
+                    meta["format"] = f"{Path(argv[0]).name} (the server's dump tool)"
+                else:
+                    with project.admin(database=project.database) as conn:
+                        meta["rows"] = python_dump(conn, project.database, dump)
+                    meta["format"] = "provision (SQL written by provision; no dump tool for this server)"
+            meta["size"] = dump.stat().st_size
+            atomic_write(work / META_FILE, (json.dumps(meta, indent=2) + "\n").encode(), 0o600)
+            target = root / name
+            replaced = target.exists()
+            if replaced:
+                old = root / f".{name}.old-{secrets.token_hex(4)}"
+                target.rename(old)
+                shutil.rmtree(old)
+            work.rename(target)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    log.info("snapshot %s: %s, %d tables, %s", name, project.database, len(meta["tables"]), _size(meta["size"]))
+    return {"name": name, "path": str(root / name), "replaced": replaced, **meta}
+
+
+def _describe(conn, project: Project) -> dict[str, Any]:
+    info = server_info(conn)
+    with conn.cursor() as cursor:
+        defaults = database_defaults(cursor, project.database)
+        if defaults is None:
+            raise SnapshotError(f"database {project.database} does not exist", "run provision up to create it")
+        tables = run(cursor, "workflow", "tables", {"database": project.database})
+        revision = alembic_revisions(cursor, project.database)
+    return {
+        "database": project.database,
+        "flavor": info.flavor,
+        "server": info.label,
+        "version": info.version,
+        "charset": defaults[0],
+        "collation": defaults[1],
+        "alembic_revision": revision,
+        "tables": {table: kind for table, kind in tables},
+        **_git(project.settings.project_dir),
+        "taken": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def alembic_revisions(cursor, database: str) -> list[str] | None:
+    """The revisions in ``alembic_version``; None when there is no such table."""
+    if not run(cursor, "workflow", "has_alembic_version", {"database": database}):
+        return None
+    return [row[0] for row in run(cursor, "workflow", "alembic_version", database=database)]
+
+
+def _git(project_dir: Path) -> dict[str, str | None]:
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(["git", "-C", str(project_dir), *args], capture_output=True, text=True,
+                                    timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return result.stdout.strip() or None if result.returncode == 0 else None
+
+    return {"git_branch": git("rev-parse", "--abbrev-ref", "HEAD"), "git_commit": git("rev-parse", "--short", "HEAD")}
+
+
+def _tool_dump(argv: list[str], database: str, dump: Path) -> None:
+    with tempfile.TemporaryFile() as errors, gzip.open(dump, "wb", compresslevel=6) as out:
+        process = subprocess.Popen([*argv, *DUMP_OPTIONS, database], stdout=subprocess.PIPE, stderr=errors,
+                                   stdin=subprocess.DEVNULL)
+        assert process.stdout is not None
+        shutil.copyfileobj(process.stdout, out, 1024 * 1024)
+        code = process.wait()
+        if code != 0:
+            errors.seek(0)
+            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise SnapshotError(f"{Path(argv[0]).name} failed (exit {code}): " + " / ".join(tail),
+                                "no snapshot was written; run with --debug, and provision doctor")
+
+
+def python_dump(conn, database: str, dump: Path) -> dict[str, int]:
+    """Write ``database`` as SQL (tables, rows, views, triggers) without a dump tool; return row counts."""
+    import pymysql
+
+    counts: dict[str, int] = {}
+    with conn.cursor() as cursor:
+        run(cursor, "workflow", "dump_session")
+        run(cursor, "workflow", "consistent_snapshot")
+        objects = run(cursor, "workflow", "tables", {"database": database})
+        triggers = [row[0] for row in run(cursor, "workflow", "triggers", {"database": database})]
+    with gzip.open(dump, "wt", encoding="utf-8", compresslevel=6) as out:
+        out.write(f"-- provision snapshot of {database}\n"
+                  "/*!40101 SET NAMES utf8mb4 */;\nSET FOREIGN_KEY_CHECKS=0;\nSET UNIQUE_CHECKS=0;\n"
+                  "SET time_zone='+00:00';\nSET sql_mode='NO_AUTO_VALUE_ON_ZERO';\n\n")
+        for table, kind in objects:
+            if kind != "BASE TABLE":
+                continue
+            with conn.cursor() as cursor:
+                create = run(cursor, "workflow", "show_create_table", database=database, table=table)[0][1]
+                columns = [row[0] for row in run(cursor, "workflow", "insertable_columns",
+                                                  {"database": database, "table": table})]
+            out.write(f"DROP TABLE IF EXISTS {quote(table)};\n{create};\n")
+            counts[table] = _write_rows(conn, pymysql.cursors.SSCursor, out, database, table, columns)
+            out.write("\n")
+        with conn.cursor() as cursor:
+            for table, kind in objects:
+                if kind == "VIEW":
+                    create = run(cursor, "workflow", "show_create_view", database=database, table=table)[0][1]
+                    out.write(f"DROP VIEW IF EXISTS {quote(table)};\n{create};\n")
+            if triggers:
+                out.write("DELIMITER ;;\n")
+                for trigger in triggers:
+                    row = run(cursor, "workflow", "show_create_trigger", database=database, trigger=trigger)[0]
+                    out.write(f"SET SESSION sql_mode = {conn.literal(row[1])};;\n{row[2]};;\n")
+                out.write("DELIMITER ;\n")
+    conn.commit()
+    return counts
+
+
+def _write_rows(conn, cursor_class, out, database: str, table: str, columns: list[str]) -> int:
+    if not columns:
+        return 0
+    names = ", ".join(quote(c) for c in columns)
+    prefix = f"INSERT INTO {quote(table)} ({names}) VALUES "
+    count = 0
+    batch: list[str] = []
+    size = 0
+    with conn.cursor(cursor_class) as cursor:
+        cursor.execute(f"SELECT {names} FROM {quote(database)}.{quote(table)}")
+        for row in cursor:
+            literal = "(" + ",".join(conn.literal(value) for value in row) + ")"
+            batch.append(literal)
+            size += len(literal)
+            count += 1
+            if size >= _INSERT_BYTES:
+                out.write(prefix + ",\n".join(batch) + ";\n")
+                batch, size = [], 0
+    if batch:
+        out.write(prefix + ",\n".join(batch) + ";\n")
+    return count
+
+
+# --- restore ---------------------------------------------------------------------------
+def restore(settings: Settings, name: str) -> dict[str, Any]:
+    validate_name(name)
+    project = open_project(settings)
+    folder = snapshots_dir(settings) / name
+    meta = read_meta(folder)
+    database = project.database
+    scratch = f"{database[:40]}_restore_{secrets.token_hex(4)}"
+    with project.state.lock(), project.admin() as conn:
+        info = server_info(conn)
+        if info.flavor != meta.get("flavor"):
+            log.warning("snapshot %s was taken on %s; restoring on %s", name, meta.get("server"), info.label)
+        with conn.cursor() as cursor:
+            run(cursor, "workflow", "create_database", database=scratch,
+                charset=meta.get("charset", "utf8mb4"), collation=meta["collation"])
+        try:
+            _load(project, folder / DUMP_FILE, scratch)
+            _verify(conn, scratch, meta)
+            moved = _swap(conn, database, scratch)
+            with conn.cursor() as cursor:
+                run(cursor, "workflow", "alter_database", database=database,
+                    charset=meta.get("charset", "utf8mb4"), collation=meta["collation"])
+        finally:
+            with conn.cursor() as cursor:
+                run(cursor, "workflow", "drop_database", database=scratch)
+    log.info("restored snapshot %s into %s (%d tables)", name, database, moved)
+    return {"name": name, "database": database, "tables": moved, "alembic_revision": meta.get("alembic_revision"),
+            "taken": meta.get("taken"), "git_branch": meta.get("git_branch")}
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SnapshotError(f"no snapshot named {folder.name} (looked in {folder.parent})",
+                            "provision snapshot list shows the snapshots there are") from None
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"snapshot {folder.name} is unreadable: {exc}",
+                            f"delete it: provision snapshot delete {folder.name}") from None
+
+
+def _load(project: Project, dump: Path, scratch: str) -> None:
+    with project.client_command("client", root=True) as argv:
+        if argv is not None:
+            _tool_load(argv, dump, scratch)
+            return
+    with project.admin(database=scratch) as conn, gzip.open(dump, "rt", encoding="utf-8") as text:
+        with conn.cursor() as cursor:
+            for statement in split_statements(text):
+                try:
+                    cursor.execute(statement)
+                except Exception as exc:
+                    if error_code(exc) == QUERY_WAS_EMPTY:
+                        continue  # only comments (a version-gated /*M!...*/ line)
+                    raise SnapshotError(f"loading the snapshot failed: {exc}",
+                                        "the database was left as it was") from exc
+
+
+def _tool_load(argv: list[str], dump: Path, scratch: str) -> None:
+    with tempfile.TemporaryFile() as errors, gzip.open(dump, "rb") as source:
+        process = subprocess.Popen([*argv, "--default-character-set=utf8mb4", scratch], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=errors)
+        assert process.stdin is not None
+        try:
+            shutil.copyfileobj(source, process.stdin, 1024 * 1024)
+        except BrokenPipeError:
+            pass  # the client stopped reading: its exit code and stderr say why
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        code = process.wait()
+        if code != 0:
+            errors.seek(0)
+            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise SnapshotError(f"loading the snapshot with {Path(argv[0]).name} failed (exit {code}): "
+                                + " / ".join(tail), "the database was left as it was")
+
+
+def _verify(conn, scratch: str, meta: dict[str, Any]) -> None:
+    with conn.cursor() as cursor:
+        loaded = {table: kind for table, kind in run(cursor, "workflow", "tables", {"database": scratch})}
+        expected = meta.get("tables", {})
+        if loaded != expected:
+            missing = sorted(set(expected) - set(loaded))
+            extra = sorted(set(loaded) - set(expected))
+            raise SnapshotError(f"the restored copy does not match the snapshot (missing: {missing or '-'}, "
+                                f"unexpected: {extra or '-'})", "the database was left as it was")
+        for table, rows in (meta.get("rows") or {}).items():
+            found = run(cursor, "workflow", "count_rows", database=scratch, table=table)[0][0]
+            if found != rows:
+                raise SnapshotError(f"the restored copy of {table} has {found} rows, the snapshot {rows}",
+                                    "the database was left as it was")
+
+
+def _swap(conn, database: str, scratch: str) -> int:
+    """Put the scratch database's tables in place of ``database``'s in one RENAME TABLE.
+
+    Views and triggers cannot move between databases: they are kept as definitions,
+    dropped, and created again on the side that wins (the old ones if the rename fails).
+    """
+    old = f"{database[:40]}_old_{secrets.token_hex(4)}"
+    with conn.cursor() as cursor:
+        run(cursor, "workflow", "lock_wait_timeout", {"seconds": 30})
+        new_objects = _detach(cursor, scratch)
+        old_objects = _detach(cursor, database)
+        current = [t for t, kind in run(cursor, "workflow", "tables", {"database": database}) if kind == "BASE TABLE"]
+        incoming = [t for t, kind in run(cursor, "workflow", "tables", {"database": scratch}) if kind == "BASE TABLE"]
+        run(cursor, "workflow", "create_database", database=old, charset="utf8mb4", collation="utf8mb4_general_ci")
+        try:
+            pairs = [render("workflow", "rename_pair", source_db=database, source=t, target_db=old, target=t)
+                     for t in current]
+            pairs += [render("workflow", "rename_pair", source_db=scratch, source=t, target_db=database, target=t)
+                      for t in incoming]
+            if pairs:
+                try:
+                    cursor.execute("RENAME TABLE " + ", ".join(pairs))
+                except Exception as exc:
+                    _attach(cursor, database, old_objects)
+                    if error_code(exc) == LOCK_WAIT_TIMEOUT:
+                        raise SnapshotError(
+                            f"another session holds a lock on {database}'s tables; nothing was restored",
+                            "provision doctor names the session (provision doctor --kill-blockers ends it)",
+                        ) from exc
+                    raise
+            _attach(cursor, database, new_objects)
+        finally:
+            run(cursor, "workflow", "drop_database", database=old)
+    return len(incoming)
+
+
+def _detach(cursor, database: str) -> list[tuple[str, str, str | None]]:
+    """Drop the views and triggers of ``database``; return (kind, CREATE statement, sql_mode) to recreate them."""
+    saved: list[tuple[str, str, str | None]] = []
+    for (trigger,) in run(cursor, "workflow", "triggers", {"database": database}):
+        row = run(cursor, "workflow", "show_create_trigger", database=database, trigger=trigger)[0]
+        saved.append(("trigger", row[2], row[1]))
+    run(cursor, "workflow", "use_database", database=database)  # view definitions without the schema name
+    for table, kind in run(cursor, "workflow", "tables", {"database": database}):
+        if kind == "VIEW":
+            saved.append(("view", run(cursor, "workflow", "show_create_view", database=database, table=table)[0][1],
+                          None))
+    for (trigger,) in run(cursor, "workflow", "triggers", {"database": database}):
+        run(cursor, "workflow", "drop_trigger", database=database, trigger=trigger)
+    for table, kind in run(cursor, "workflow", "tables", {"database": database}):
+        if kind == "VIEW":
+            run(cursor, "workflow", "drop_view", database=database, table=table)
+    return saved
+
+
+def _attach(cursor, database: str, saved: list[tuple[str, str, str | None]]) -> None:
+    run(cursor, "workflow", "use_database", database=database)
+    views = [statement for kind, statement, _ in saved if kind == "view"]
+    while views:  # a view may select from another: create until nothing more can be
+        failed = []
+        for statement in views:
+            try:
+                cursor.execute(statement)
+            except Exception:
+                failed.append(statement)
+        if len(failed) == len(views):
+            cursor.execute(failed[0])  # raises the real error
+        views = failed
+    for kind, statement, mode in saved:
+        if kind == "trigger":
+            cursor.execute("SET SESSION sql_mode = %s", (mode,))
+            cursor.execute(statement)
+
+
+# --- list, delete ------------------------------------------------------------------------
+def list_snapshots(settings: Settings) -> list[dict[str, Any]]:
+    root = snapshots_dir(settings)
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            meta = read_meta(folder)
+        except SnapshotError as exc:
+            found.append({"name": folder.name, "error": exc.message})
+            continue
+        found.append({"name": folder.name, **{k: v for k, v in meta.items() if k != "rows"}})
+    return found
+
+
+def delete(settings: Settings, name: str) -> str:
+    validate_name(name)
+    folder = snapshots_dir(settings) / name
+    if not folder.is_dir():
+        raise StateError(f"no snapshot named {name}", "provision snapshot list shows the snapshots there are")
+    shutil.rmtree(folder)
+    return f"snapshot {name} deleted"
+
+
+def table(snapshots: list[dict[str, Any]]) -> str:
+    """The snapshots as an aligned, readable table."""
+    if not snapshots:
+        return "no snapshots (provision snapshot save NAME takes one)"
+    header = ("NAME", "TAKEN", "SIZE", "TABLES", "SERVER", "ALEMBIC", "GIT")
+    rows = [header]
+    for snap in snapshots:
+        if "error" in snap:
+            rows.append((snap["name"], "?", "?", "?", snap["error"], "", ""))
+            continue
+        revision = snap.get("alembic_revision")
+        rows.append((
+            snap["name"],
+            (snap.get("taken") or "?").replace("T", " ").replace("+00:00", "Z"),
+            _size(snap.get("size", 0)),
+            str(len(snap.get("tables", {}))),
+            f"{snap.get('server', '?')} {snap.get('charset', '')}".strip(),
+            "-" if revision is None else (",".join(revision) or "(empty)"),
+            f"{snap.get('git_branch') or '-'}@{snap.get('git_commit') or '-'}" if snap.get("git_commit") else "-",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+# --- SQL text -> statements ---------------------------------------------------------------
+def split_statements(lines: Iterable[str]) -> Iterator[str]:
+    """Statements of a SQL dump as the mysql client would send them (DELIMITER, quotes, comments)."""
+    delimiter = ";"
+    buffer = io.StringIO()
+    quote_char: str | None = None
+    in_comment = False
+    for line in lines:
+        if quote_char is None and not in_comment and _blank(buffer.getvalue()):
+            stripped = line.strip()
+            if stripped[:10].upper() == "DELIMITER " or stripped.upper() == "DELIMITER":
+                parts = stripped.split(None, 1)
+                if len(parts) == 2:
+                    delimiter = parts[1]
+                buffer = io.StringIO()
+                continue
+        start = i = 0
+        length = len(line)
+        while i < length:
+            ch = line[i]
+            if quote_char:
+                if ch == "\\" and quote_char != "`":
+                    i += 2
+                    continue
+                if ch == quote_char:
+                    if i + 1 < length and line[i + 1] == quote_char:
+                        i += 2
+                        continue
+                    quote_char = None
+                i += 1
+                continue
+            if in_comment:
+                if line.startswith("*/", i):
+                    in_comment = False
+                    i += 2
+                    continue
+                i += 1
+                continue
+            if ch in "'\"`":
+                quote_char = ch
+            elif line.startswith("/*", i) and not (line.startswith("/*!", i) or line.startswith("/*M!", i)):
+                in_comment = True
+                i += 2
+                continue
+            elif ch == "#" or (line.startswith("--", i) and (i + 2 >= length or line[i + 2] in " \t\r\n")):
+                break  # the rest of the line is a comment
+            elif line.startswith(delimiter, i):
+                buffer.write(line[start:i])
+                statement = buffer.getvalue().strip()
+                if not _blank(statement):
+                    yield statement
+                buffer = io.StringIO()
+                i += len(delimiter)
+                start = i
+                continue
+            i += 1
+        buffer.write(line[start:])
+    rest = buffer.getvalue().strip()
+    if not _blank(rest):
+        yield rest
+
+
+def _blank(text: str) -> bool:
+    """Whitespace and -- / # comment lines only."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("--", "#")):
+            return False
+    return True

@@ -1,0 +1,150 @@
+"""The migration workflow on the project's database: reset, and the shared plumbing of
+snapshots and the shell.
+
+Everything works on the server the last ``up`` recorded, through the backend's optional
+``server()`` (an admin login, nothing started) and ``client_command()`` (the server's own
+tools, where the server is). Nothing here asks which backend it is.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from .backends import get_backend
+from .bootstrap import COLLATIONS, prove
+from .config import Settings
+from .errors import ServerError, StateError
+from .probe import Server, describe_login_error, error_code, server_info
+from .sql import run
+from .state import StateDir
+from .url import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Project:
+    """The project's recorded setup: which backend, database and user, and how to log in."""
+
+    settings: Settings
+    state: StateDir
+    recorded: dict[str, Any]
+    backend: Any
+
+    @property
+    def database(self) -> str:
+        return self.recorded["database"]
+
+    @property
+    def user(self) -> str:
+        return self.recorded["user"]
+
+    def server(self) -> Server:
+        locate = getattr(self.backend, "server", None)
+        if locate is None:
+            raise StateError(f"the {self.backend.name} backend cannot say where its server is without starting it",
+                             "run provision up first")
+        return locate()
+
+    @contextlib.contextmanager
+    def admin(self, **kwargs) -> Iterator[Any]:
+        """An admin connection to the project's server (ServerError with a hint when it is down)."""
+        server = self.server()
+        try:
+            conn = server.connect(**kwargs)
+        except Exception as exc:
+            if error_code(exc) is None:
+                raise
+            error = describe_login_error(exc, server.admin, f"the project's {self.backend.name} server")
+            error.hint = "start it with provision up (provision doctor says more)"
+            raise error from exc
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def app_url(self) -> DatabaseURL:
+        from .api import current_url
+
+        return current_url(self.settings, self.state)
+
+    def client_command(self, kind: str, *, root: bool = False, interactive: bool = False):
+        """Context manager yielding the argv of the server's own ``kind`` tool, or None."""
+        make = getattr(self.backend, "client_command", None)
+        if make is None:
+            return contextlib.nullcontext(None)
+        if root:
+            admin = self.server().admin
+            return make(kind, user=admin.user, password=admin.password, interactive=interactive)
+        url = self.app_url()
+        return make(kind, user=url.user, password=url.password, interactive=interactive)
+
+
+def open_project(settings: Settings) -> Project:
+    state = StateDir(settings.state_path)
+    recorded = state.read()
+    if not recorded.get("backend"):
+        raise StateError(f"no database is set up yet (no state in {state.path})",
+                         "run provision up (or make dev-db) first")
+    return Project(settings, state, recorded, get_backend(recorded["backend"], settings, state))
+
+
+def database_defaults(cursor, database: str) -> tuple[str, str] | None:
+    rows = run(cursor, "workflow", "database_defaults", {"database": database})
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def reset(settings: Settings) -> dict[str, Any]:
+    """Drop and recreate the project's database with the same character set and collation.
+
+    Grants are on the database's name, so they outlive the drop; the app's URL is proven
+    to log in afterwards.
+    """
+    project = open_project(settings)
+    with project.state.lock(), project.admin() as conn:
+        with conn.cursor() as cursor:
+            defaults = database_defaults(cursor, project.database)
+            if defaults is None or defaults[0] != "utf8mb4":
+                info = server_info(conn)
+                defaults = ("utf8mb4", settings.collation or _first_collation(cursor, info.flavor))
+            tables = run(cursor, "workflow", "tables", {"database": project.database})
+            run(cursor, "workflow", "drop_database", database=project.database)
+            run(cursor, "workflow", "create_database", database=project.database,
+                charset=defaults[0], collation=defaults[1])
+        log.info("reset: %s dropped (%d tables) and recreated (%s, %s)", project.database, len(tables), *defaults)
+    url = project.app_url()
+    proof = prove(str(url), tls=not project.server().local, hosts=tuple(project.recorded.get("hosts", ())))
+    return {"database": project.database, "dropped_tables": len(tables), "charset": defaults[0],
+            "collation": defaults[1], "url": url.redacted(), "proof": proof}
+
+
+def _first_collation(cursor, flavor: str) -> str:
+    for name in COLLATIONS[flavor]:
+        if run(cursor, "bootstrap", "collation_exists", {"collation": name}):
+            return name
+    return "utf8mb4_general_ci"
+
+
+def shell_command(settings: Settings, *, root: bool = False) -> tuple[Project, Any]:
+    """The project and a context manager yielding the client's argv, for ``provision shell``."""
+    project = open_project(settings)
+    return project, project.client_command("client", root=root, interactive=True)
+
+
+def run_shell(settings: Settings, *, root: bool = False, database: bool = True) -> int:
+    """Run the mysql/mariadb client logged in as the app user (or the admin) on the terminal."""
+    project, command = shell_command(settings, root=root)
+    with command as argv:
+        if argv is None:
+            raise ServerError(
+                f"no mysql or mariadb client for the {project.backend.name} server was found",
+                "install one (apt-get install mariadb-client, brew install mysql-client), "
+                "or connect with the URL from provision url",
+            )
+        if database:
+            argv = [*argv, project.database]
+        log.debug("shell: %s", " ".join(argv))
+        return subprocess.call(argv)
