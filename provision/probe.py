@@ -127,7 +127,7 @@ def wait_until_ready(
     Access denied ends the wait too: a wrong password does not fix itself.
     """
     deadline = time.monotonic() + timeout
-    delay = 0.02
+    delay = 0.01  # a refused connection costs microseconds: poll tightly, back off a little
     last: BaseException | None = None
     while True:
         try:
@@ -151,7 +151,7 @@ def wait_until_ready(
                 _tail_hint(log_tail),
             )
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        delay = min(delay * 1.2, 0.05)
 
 
 def _is_driver_error(exc: BaseException) -> bool:

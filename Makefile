@@ -1,0 +1,73 @@
+# The two commands: `make dev-db` (a working DATABASE_URL) and `make test`.
+# Both install what they need, or stop with the exact command to run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# images the Docker tests use; people with a registry set these to mysql:8.4 / mariadb:10.11
+PROVISION_TEST_MYSQL_IMAGE ?= provision-test/mysql:9.7
+PROVISION_TEST_MARIADB_IMAGE ?= provision-test/mariadb:10.11
+export PROVISION_TEST_MYSQL_IMAGE PROVISION_TEST_MARIADB_IMAGE
+# testcontainers here: Ryuk cannot be pulled, and /.dockerenv would send it to the bridge gateway
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
+export TC_HOST ?= 127.0.0.1
+
+.PHONY: dev-db dev-db-down test bench server-binary docker-engine docker-images clean
+
+dev-db: $(VENV)/.installed
+	$(BIN)/provision up $(ARGS)
+
+dev-db-down: $(VENV)/.installed
+	$(BIN)/provision down
+
+test: $(VENV)/.installed-test server-binary docker-images
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test server-binary docker-images
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# --- the virtualenv -----------------------------------------------------------------------
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
+		echo "error: Python 3.10 or newer is needed as '$(PYTHON)'"; \
+		echo "hint: $(SUDO) apt-get install -y python3 python3-venv   (macOS: brew install python)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) >/dev/null 2>&1 || { rm -rf $(VENV); \
+		echo "error: '$(PYTHON) -m venv' failed: the venv module is missing"; \
+		echo "hint: $(SUDO) apt-get install -y python3-venv"; exit 1; }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[docker]'
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[docker,test]'
+	@touch $@ $(VENV)/.installed
+
+# --- what the tests need on the machine ---------------------------------------------------
+server-binary:
+	@if command -v mariadbd >/dev/null || command -v mysqld >/dev/null \
+		|| [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]; then exit 0; fi; \
+	if [ "$$(uname)" = Darwin ]; then echo "error: no MySQL server installed"; \
+		echo "hint: brew install mariadb"; exit 1; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing mariadb-server (the native backend's tests run real servers)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-server mariadb-client \
+			|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-server mariadb-client; }; \
+	else echo "error: no MySQL/MariaDB server binary (mariadbd or mysqld) is installed"; \
+		echo "hint: $(SUDO) apt-get install -y mariadb-server"; exit 1; fi
+
+docker-engine:
+	@bash docker/start-dockerd.sh
+
+# builds the local images only when the tests use them (a registry image is the user's to pull)
+docker-images: docker-engine
+	@if [ "$(PROVISION_TEST_MARIADB_IMAGE)" = provision-test/mariadb:10.11 ]; then \
+		bash docker/build-image.sh --flavor mariadb; fi
+	@if [ "$(PROVISION_TEST_MYSQL_IMAGE)" = provision-test/mysql:9.7 ]; then \
+		bash docker/build-image.sh --flavor mysql; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache bench/results
