@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.mysql, pytest.mark.native]
 
 @pytest.fixture
 def up_project(project, server_binary):
-    """A project whose native server is up; destroyed afterwards."""
+    """A project (with a .gitignore) whose native server is up; destroyed afterwards."""
+    (project.path / ".gitignore").write_text("*.pyc")
     result = project.cli(*project.up_args("--json"))
     data = json_out(result)
     yield project, data
@@ -39,6 +40,7 @@ class TestFirstUp:
         assert url == f"mysql://ohdev:@127.0.0.1:{project.port}/ohdevel?charset=utf8mb4"
         assert data["url"] == url
         assert any(change.startswith("database ohdevel: created (utf8mb4") for change in data["changes"])
+        assert (project.path / ".gitignore").read_text() == "*.pyc\n.devdb/\n"
 
     def test_url_logs_in_with_utf8mb4_and_least_privilege(self, up_project):
         project, _ = up_project
@@ -77,6 +79,7 @@ class TestFirstUp:
         assert "already up: nothing changed" in result.stdout
         assert "the last run used it" in result.stdout
         assert (project.env_file.read_bytes(), os.stat(project.env_file).st_mtime_ns) == before
+        assert (project.path / ".gitignore").read_text() == "*.pyc\n.devdb/\n"  # added once
 
 
 class TestLifecycle:
