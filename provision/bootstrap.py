@@ -135,10 +135,17 @@ def _create_user(cursor, target: Plan, host: str) -> None:
     run(cursor, "bootstrap", "create_user", _who(target, host) | {"password": target.password})
     try:
         _grant(cursor, target, host)
-    except Exception:
+    except Exception as exc:
         # never leave a user without its grants: remove it, report the cause
         run(cursor, "bootstrap", "drop_user", _who(target, host))
-        raise
+        if error_code(exc) is None:
+            raise
+        raise BootstrapError(
+            f"granting {target.user}@{host} access to {target.database} failed: {exc.args[-1]}; "
+            "the user was removed again, nothing is half-made",
+            "the admin login needs the GRANT OPTION privilege on the database (root has it); "
+            "pass another admin with --server-url",
+        ) from exc
 
 
 def _converge_grants(cursor, target: Plan, host: str) -> list[str]:

@@ -124,3 +124,25 @@ class TestAuto:
         assert "refused root with a blank password" in result.stderr
         assert "--server-url" in result.stderr and "--port" in result.stderr
         assert not project.env_file.exists() and not (project.state_dir / "state.json").exists()
+
+
+def test_admin_without_grant_option_leaves_no_half_made_user(project, native_server, names):
+    database, user = names
+    admin, password = unique("lim"), "limited-pw"
+    conn = native_server.connect()
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (admin, password))
+        cursor.execute("GRANT CREATE USER, CREATE, SELECT ON *.* TO %s@'127.0.0.1'", (admin,))
+    try:
+        result = project.cli("up", "--backend", "existing", "--database", database, "--user", user,
+                             "--server-url", f"mysql://{admin}:{password}@127.0.0.1:{native_server.port}/")
+        assert result.returncode == 4, result.stderr
+        assert "nothing is half-made" in result.stderr and "GRANT OPTION" in result.stderr
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s", (user,))
+            assert cursor.fetchone()[0] == 0
+        assert not project.env_file.exists()
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("DROP USER IF EXISTS %s@'127.0.0.1'", (admin,))
+        conn.close()
