@@ -192,7 +192,6 @@ ln -sfn usr/local/bin/docker-entrypoint.sh "$STAGE/docker-entrypoint.sh"  # old-
 
 # --- 3. import --------------------------------------------------------------------------------
 log "importing as $IMAGE"
-OLD_ID=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 tar --numeric-owner --xattrs -C "$STAGE" -cf - . \
 	| docker import \
 		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -208,8 +207,8 @@ tar --numeric-owner --xattrs -C "$STAGE" -cf - . \
 wipe "$STAGE"
 docker run --rm --network none --entrypoint "$SERVER" "$IMAGE" --version >&2 \
 	|| die "$IMAGE was imported but '$SERVER --version' fails in it"
-if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
-	docker image rm "$OLD_ID" >/dev/null 2>&1 || log "note: the previous $IMAGE ($OLD_ID) is still used by a container"
-fi
+# drop earlier builds of this flavor that no container uses any more (a container still running
+# on one keeps it until the next build)
+docker image prune -f --filter "label=provision.flavor=$FLAVOR" >/dev/null 2>&1 || true
 log "built $IMAGE ($VERSION_PKG $VERSION, recipe $RECIPE): $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 log "elapsed: $((SECONDS - START)) s"

@@ -118,10 +118,13 @@ init_datadir() {
 	if [ "$FLAVOR" = mysql ]; then
 		"$@" --initialize-insecure --default-time-zone=SYSTEM
 	else
+		local -a user=()
+		# `docker run --user N`: the config's user=mysql would make it chown, which N may not
+		if [ "$(id -u)" != "$(id -u mysql)" ]; then user=(--user=); fi
 		mariadb-install-db --datadir="$DATADIR" --rpm --auth-root-authentication-method=normal \
 			--skip-test-db --default-time-zone=SYSTEM --enforce-storage-engine= --skip-log-bin \
 			--expire-logs-days=0 --loose-innodb-buffer-pool-load-at-startup=0 \
-			--loose-innodb-buffer-pool-dump-at-shutdown=0 "${@:2}"
+			--loose-innodb-buffer-pool-dump-at-shutdown=0 "${user[@]}" "${@:2}"
 	fi
 	note "Database files initialized"
 }
