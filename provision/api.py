@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .backends import get_backend
 from .bootstrap import converge, login_check, plan, prove
@@ -179,6 +179,26 @@ def status(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]
     return result
 
 
+def server_log(settings: Settings | None = None, *, lines: int = 40, follow: bool = False,
+               **overrides: Any) -> Iterator[str]:
+    """The server's log: its last ``lines`` lines; with ``follow``, then new text as it is written."""
+    settings = _settings(settings, overrides)
+    state = StateDir(settings.state_path)
+    backend = _recorded_backend(state, settings)
+    if backend is None:
+        raise StateError(f"no server is set up yet (no state in {state.path})", "run provision up first")
+    follow_logs = getattr(backend, "follow_logs", None)  # optional: docker and native have it
+    if follow and follow_logs is not None:
+        yield from follow_logs(lines)
+        return
+    text = backend.logs_tail(lines)
+    if not text:
+        raise StateError(f"the {backend.name} backend has no server log to show",
+                         "an existing server's log belongs to whoever runs it" if backend.name == "existing"
+                         else "run provision status to see the server's state")
+    yield text if text.endswith("\n") else text + "\n"
+
+
 def current_url(settings: Settings | None = None, state: StateDir | None = None, **overrides: Any) -> DatabaseURL:
     """The URL of the last successful ``up`` (with its password)."""
     settings = _settings(settings, overrides)
@@ -190,3 +210,57 @@ def current_url(settings: Settings | None = None, state: StateDir | None = None,
     return app_url(driver_scheme=DRIVERS[recorded.get("driver", settings.driver)],
                    user=recorded["user"], password=state.secret("app_password") or "",
                    host=recorded["host"], port=recorded["port"], database=recorded["database"])
+
+
+# --- the migration workflow (provision/workflow.py, snapshots.py, diagnostics.py) -------------
+def reset(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
+    """Drop and recreate the project's database (same character set, grants kept); prove the URL."""
+    from .workflow import reset as _reset
+
+    return _reset(_settings(settings, overrides))
+
+
+def snapshot_save(name: str, settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
+    from .snapshots import save
+
+    return save(_settings(settings, overrides), name)
+
+
+def snapshot_restore(name: str, settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
+    from .snapshots import restore
+
+    return restore(_settings(settings, overrides), name)
+
+
+def snapshot_list(settings: Settings | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    from .snapshots import list_snapshots
+
+    return list_snapshots(_settings(settings, overrides))
+
+
+def snapshot_delete(name: str, settings: Settings | None = None, **overrides: Any) -> str:
+    from .snapshots import delete
+
+    return delete(_settings(settings, overrides), name)
+
+
+def doctor(settings: Settings | None = None, **overrides: Any):
+    """Run every check; a Report of findings (status, finding, fix). Changes nothing."""
+    from .diagnostics import doctor as _doctor
+
+    return _doctor(_settings(settings, overrides))
+
+
+def kill_blockers(ids: list[int] | None = None, settings: Settings | None = None,
+                  **overrides: Any) -> list[dict[str, Any]]:
+    """End the sessions that block metadata-lock waiters (only ``ids`` when given)."""
+    from .diagnostics import kill_blockers as _kill
+
+    return _kill(_settings(settings, overrides), ids)
+
+
+def shell(settings: Settings | None = None, *, root: bool = False, **overrides: Any) -> int:
+    """Run the mysql/mariadb client logged in as the app user (or the admin); its exit code."""
+    from .workflow import run_shell
+
+    return run_shell(_settings(settings, overrides), root=root)

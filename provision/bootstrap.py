@@ -48,6 +48,9 @@ def app_hosts(info: ServerInfo) -> tuple[str, ...]:
     '%': the gateway address is not stable across networks.
     """
     seen = info.client_host
+    if seen == "localhost" and info.skip_name_resolve:
+        # the admin came over the socket, but the app's TCP login will arrive as the bare IP
+        return ("127.0.0.1", "localhost")
     if seen in LOOPBACK_HOSTS:
         return (seen,) if seen == "localhost" else (seen, "localhost")
     return ("%",)

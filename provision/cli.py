@@ -240,6 +240,28 @@ def url(state_dir: StateDirOpt = None, export: Annotated[bool, typer.Option(
     typer.echo(f"export {settings.env_key}={shlex.quote(text)}" if export else text)
 
 
+@app.command()
+def logs(state_dir: StateDirOpt = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C ends).")] = False,
+         lines: Annotated[int, typer.Option("--lines", "-n", help="How many of the last lines to show.")] = 40,
+         debug: Debug = False) -> None:
+    """Show the server's log (docker: the container's; native: its error log)."""
+    _setup_logging(debug)
+    from . import api
+
+    def action() -> None:
+        for text in api.server_log(_settings(state_dir=state_dir), lines=lines, follow=follow):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    try:
+        _run(debug, action)
+    except typer.Exit as exit_:
+        if exit_.exit_code == 130 and follow:  # Ctrl-C is how -f ends
+            raise typer.Exit(0) from None
+        raise
+
+
 # More commands live in their own modules and register themselves on ``app``.
 from . import cli_workflow  # noqa: E402,F401  (reset, snapshot, shell, doctor)
 

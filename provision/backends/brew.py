@@ -351,7 +351,9 @@ class BrewBackend:
             return [parse(self.settings.server_url)]
         if recorded.get("admin"):
             password = self.state.secret("brew_admin_password") or ""
-            return [DatabaseURL(**{**recorded["admin"], "password": password, "query": ()})]
+            admin = recorded["admin"]
+            return [DatabaseURL(**{**admin, "password": password,
+                                   "query": tuple(tuple(pair) for pair in admin.get("query", ()))})]
         socket = formula.socket if formula else recorded.get("socket") or DEFAULT_SOCKET
         users = ["root"]
         name = formula.name if formula else recorded.get("formula", "")
@@ -480,12 +482,13 @@ class BrewBackend:
             "port": self.settings.port, "socket": formula.socket, "datadir": str(formula.datadir),
             "log": str(self._log_path(formula) or ""), "started_by_provision": started_by_provision,
         }
-        if admin.params.get("unix_socket"):
+        if self.settings.server_url or self._recorded().get("admin"):
+            # from --server-url: kept (password in the 0600 secrets file) for the runs without it
+            entry["admin"] = {"scheme": admin.scheme, "user": admin.user, "host": admin.host, "port": admin.port,
+                              "query": [list(pair) for pair in admin.query]}
+            self.state.set_secret("brew_admin_password", admin.password)
+        else:
             entry["admin_user"] = admin.user
-        else:  # from --server-url: kept for the runs without it
-            entry["admin"] = {"scheme": admin.scheme, "user": admin.user, "host": admin.host, "port": admin.port}
-            if admin.password:
-                self.state.set_secret("brew_admin_password", admin.password)
         self.state.update(brew=entry)
 
     def _details(self, formula: Formula) -> dict[str, Any]:

@@ -87,13 +87,14 @@ def describe_binary(path: Path) -> ServerBinary:
 
 
 def install_hint() -> str:
+    or_let_us = " (or let provision do it: provision up --install)"
     if sys.platform == "darwin":
-        return "install a server: brew install mysql   (or: brew install mariadb)"
+        return "install a server: brew install mysql" + or_let_us
     if shutil.which("apt-get"):
         sudo = "" if os.geteuid() == 0 else "sudo "
-        return f"install a server: {sudo}apt-get install -y mariadb-server"
+        return f"install a server: {sudo}apt-get install -y mariadb-server" + or_let_us
     if shutil.which("dnf"):
-        return "install a server: sudo dnf install -y mariadb-server"
+        return "install a server: sudo dnf install -y mariadb-server" + or_let_us
     return "install MySQL or MariaDB so that mysqld or mariadbd is on PATH"
 
 
