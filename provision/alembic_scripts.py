@@ -31,6 +31,15 @@ class Migrations:
     def cmd(self, *args: str) -> str:
         return " ".join([self.command, *(shlex.quote(a) for a in args)])
 
+    def upgrade(self) -> str:
+        # Flask-Migrate's upgrade defaults to head; Alembic's wants the target
+        return self.cmd("upgrade", "heads") if self.command == "alembic" else self.cmd("upgrade")
+
+    def autogenerate(self) -> str:
+        if self.command == "alembic":
+            return self.cmd("revision", "--autogenerate", "-m", "...")
+        return self.cmd("migrate", "-m", "...")
+
 
 @dataclass(frozen=True)
 class Script:

@@ -78,7 +78,8 @@ def local_command(kind: str, *, user: str, password: str, host: str, port: int, 
     if tool is None:
         yield None
         return
-    with option_file(directory, user=user, password=password, host=host, port=port, protocol="TCP") as path:
+    with option_file(directory, user=user, password=password, host=host, port=port, protocol="TCP",
+                     default_character_set="utf8mb4") as path:
         # --defaults-file (first argument) makes the tool read only this file: a ~/.my.cnf
         # [client] user/password would otherwise override the login (it is read after an extra file)
         yield [str(tool), f"--defaults-file={path}"]

@@ -51,6 +51,9 @@ class Settings:
     server_search_path: str | None = None
     # seconds to wait for a server to accept a real login
     timeout: float = 60.0
+    # the names set by an argument, PROVISION_* or [tool.provision] (not left at their default):
+    # a recorded choice (the port a project's server runs on) wins over a default, not over these
+    explicit: frozenset = frozenset()
 
     def resolve(self, path: Path) -> Path:
         """A path setting, relative to the project directory."""
@@ -66,7 +69,7 @@ class Settings:
         return self.resolve(self.env_file)
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "explicit"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -151,7 +154,7 @@ def load_settings(
             raise TypeError(f"unknown setting {key!r}")
         values[key] = _coerce(key, value)
 
-    settings = Settings(project_dir=project_dir, **values)
+    settings = Settings(project_dir=project_dir, explicit=frozenset(values), **values)
     _validate(settings)
     return settings
 

@@ -187,7 +187,7 @@ def python_dump(conn, database: str, dump: Path) -> dict[str, int]:
                 out.write("DELIMITER ;;\n")
                 for trigger in triggers:
                     row = run(cursor, "workflow", "show_create_trigger", database=database, trigger=trigger)[0]
-                    out.write(f"SET SESSION sql_mode = {conn.literal(row[1])};;\n{row[2]};;\n")
+                    out.write(f"SET SESSION sql_mode = {cursor.mogrify('%s', (row[1],))};;\n{row[2]};;\n")
                 out.write("DELIMITER ;\n")
     conn.commit()
     return counts
@@ -201,10 +201,11 @@ def _write_rows(conn, cursor_class, out, database: str, table: str, columns: lis
     count = 0
     batch: list[str] = []
     size = 0
-    with conn.cursor(cursor_class) as cursor:
+    row_template = "(" + ",".join(["%s"] * len(columns)) + ")"
+    with conn.cursor(cursor_class) as cursor, conn.cursor() as escaper:
         cursor.execute(f"SELECT {names} FROM {quote(database)}.{quote(table)}")
         for row in cursor:
-            literal = "(" + ",".join(conn.literal(value) for value in row) + ")"
+            literal = escaper.mogrify(row_template, row)  # the driver's escaping, as execute() would do
             batch.append(literal)
             size += len(literal)
             count += 1

@@ -8,6 +8,7 @@ tools, where the server is). Nothing here asks which backend it is.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import subprocess
 from dataclasses import dataclass
@@ -89,7 +90,14 @@ def open_project(settings: Settings) -> Project:
     if not recorded.get("backend"):
         raise StateError(f"no database is set up yet (no state in {state.path})",
                          "run provision up (or make dev-db) first")
-    return Project(settings, state, recorded, get_backend(recorded["backend"], settings, state))
+    return Project(settings, state, recorded, recorded_backend(settings, state, recorded))
+
+
+def recorded_backend(settings: Settings, state: StateDir, recorded: dict[str, Any]):
+    """The backend of the last ``up``, on the port that ``up`` used (not the default one)."""
+    if recorded.get("port"):
+        settings = dataclasses.replace(settings, port=int(recorded["port"]))
+    return get_backend(recorded["backend"], settings, state)
 
 
 def database_defaults(cursor, database: str) -> tuple[str, str] | None:
@@ -138,6 +146,9 @@ def run_shell(settings: Settings, *, root: bool = False, database: bool = True) 
     """Run the mysql/mariadb client logged in as the app user (or the admin) on the terminal."""
     project, command = shell_command(settings, root=root)
     with command as argv:
+        if argv is None and getattr(project.backend, "client_command", None) is None:
+            raise ServerError(f"the {project.backend.name} backend cannot run the server's client yet",
+                              "connect with the URL that provision url prints")
         if argv is None:
             raise ServerError(
                 f"no mysql or mariadb client for the {project.backend.name} server was found",

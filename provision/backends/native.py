@@ -141,8 +141,8 @@ class NativeBackend:
         conn = self._wait(process, first_start=action == "initialized")
         conn.close()
         self.state.update(native={"binary": str(binary.path), "flavor": binary.flavor, "version": binary.version,
-                                  "binary_mtime": binary.path.stat().st_mtime_ns, "port": self.settings.port})
-        log.info("native: %s %s on 127.0.0.1:%s (data: %s)", binary.label, action, self.settings.port, self.datadir)
+                                  "binary_mtime": binary.path.stat().st_mtime_ns, "port": self._port()})
+        log.info("native: %s %s on 127.0.0.1:%s (data: %s)", binary.label, action, self._port(), self.datadir)
         return Started(self.server(), action, self._details())
 
     def stop(self) -> str:
@@ -229,6 +229,10 @@ class NativeBackend:
         return Server(admin=admin, host="127.0.0.1", port=self._port(), local=True)
 
     def _port(self) -> int:
+        """The port the project's server was set up on, unless a port was asked for explicitly."""
+        recorded = self.state.read().get("native", {}).get("port")
+        if recorded and "port" not in self.settings.explicit:
+            return recorded
         return self.settings.port
 
     def _details(self) -> dict[str, Any]:
@@ -375,7 +379,7 @@ class NativeBackend:
 
     def _check_port_matches(self) -> None:
         recorded = self.state.read().get("native", {}).get("port")
-        if recorded and recorded != self._port():
+        if recorded and recorded != self._port():  # only when --port asked for another one
             raise ServerError(
                 f"the native server of this project runs on port {recorded}, not {self._port()}",
                 f"run provision down, then provision up --port {self._port()} (or drop --port)",

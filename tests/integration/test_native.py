@@ -82,6 +82,17 @@ class TestFirstUp:
         assert (project.path / ".gitignore").read_text() == "*.pyc\n.devdb/\n"  # added once
 
 
+    def test_later_runs_without_port_keep_the_projects_port(self, up_project):
+        project, _ = up_project
+        url = env_url(project.env_file)
+        result = project.cli("up")  # no --port: the recorded one wins over the default 3306
+        assert result.returncode == 0, result.stderr
+        assert "already up: nothing changed" in result.stdout
+        assert env_url(project.env_file) == url
+        moved = project.cli("up", "--port", str(project.port + 1))
+        assert moved.returncode == 3 and f"runs on port {project.port}" in moved.stderr
+
+
 class TestLifecycle:
     """down keeps data, up restarts it, a SIGKILL is recovered from, destroy removes everything."""
 

@@ -1,0 +1,837 @@
+"""``provision doctor``: checks that return findings (status, what was found, the fix). Never prints.
+
+The checks look at what is there, without starting or changing anything: the state, the
+backend, the port, the disk, the .env URL and its login, the database's character set,
+the app user's accounts and auth plugin, the sql_mode the app asks for, the app's Alembic
+migrations against ``alembic_version``, and sessions stuck on metadata locks. Only
+``kill_blockers`` changes something, and the CLI asks first.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .alembic_scripts import Graph, Migrations, find_migrations, load_graph
+from .bootstrap import app_hosts
+from .config import DRIVERS, Settings
+from .envfile import read_key
+from .ports import is_listening, port_holder
+from .probe import Server, ServerInfo, connect, describe_login_error, error_code, server_info
+from .sql import run
+from .state import StateDir
+from .url import DatabaseURL, parse
+from .workflow import recorded_backend
+
+log = logging.getLogger(__name__)
+
+OK, WARN, ERROR, SKIP = "ok", "warn", "error", "skip"
+
+MIB = 1024 * 1024
+DISK_ERROR = 512 * MIB
+DISK_WARN = 2048 * MIB
+IDLE_TRANSACTION_WARN = 60  # seconds an idle session may keep a transaction open before we mention it
+
+KNOWN_MODES = {
+    "ALLOW_INVALID_DATES", "ANSI", "ANSI_QUOTES", "DB2", "EMPTY_STRING_IS_NULL", "ERROR_FOR_DIVISION_BY_ZERO",
+    "HIGH_NOT_PRECEDENCE", "IGNORE_BAD_TABLE_OPTIONS", "IGNORE_SPACE", "MAXDB", "MSSQL", "MYSQL323", "MYSQL40",
+    "NO_AUTO_CREATE_USER", "NO_AUTO_VALUE_ON_ZERO", "NO_BACKSLASH_ESCAPES", "NO_DIR_IN_CREATE",
+    "NO_ENGINE_SUBSTITUTION", "NO_FIELD_OPTIONS", "NO_KEY_OPTIONS", "NO_TABLE_OPTIONS", "NO_UNSIGNED_SUBTRACTION",
+    "NO_ZERO_DATE", "NO_ZERO_IN_DATE", "ONLY_FULL_GROUP_BY", "ORACLE", "PAD_CHAR_TO_FULL_LENGTH",
+    "PIPES_AS_CONCAT", "POSTGRESQL", "REAL_AS_FLOAT", "SIMULTANEOUS_ASSIGNMENT", "STRICT_ALL_TABLES",
+    "STRICT_TRANS_TABLES", "TIME_ROUND_FRACTIONAL", "TIME_TRUNCATE_FRACTIONAL", "TRADITIONAL",
+}
+REMOVED_IN_MYSQL8 = {"NO_AUTO_CREATE_USER", "DB2", "MAXDB", "MSSQL", "MYSQL323", "MYSQL40", "ORACLE", "POSTGRESQL",
+                     "NO_FIELD_OPTIONS", "NO_KEY_OPTIONS", "NO_TABLE_OPTIONS"}
+SOURCE_SUFFIXES = {".py", ".cfg", ".ini", ".toml", ".yaml", ".yml", ".env", ".json"}
+SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", "node_modules", "__pycache__", "site-packages", ".tox",
+             ".nox", ".devdb", "build", "dist", ".mypy_cache", ".pytest_cache"}
+# auth plugin -> (Python module PyMySQL needs for it, what to install)
+PLUGIN_NEEDS = {
+    "caching_sha2_password": ("cryptography", "cryptography   (or PyMySQL[rsa])"),
+    "sha256_password": ("cryptography", "cryptography   (or PyMySQL[rsa])"),
+    "ed25519": ("nacl", "PyNaCl   (or PyMySQL[ed25519])"),
+    "client_ed25519": ("nacl", "PyNaCl   (or PyMySQL[ed25519])"),
+}
+
+
+@dataclass
+class Finding:
+    check: str
+    status: str  # ok, warn, error, skip
+    finding: str
+    fix: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.status == ERROR for f in self.findings)
+
+    def by_check(self, check: str) -> list[Finding]:
+        return [f for f in self.findings if f.check == check]
+
+    def blockers(self) -> list[dict[str, Any]]:
+        return [b for f in self.by_check("locks") for b in f.details.get("blockers", [])]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "findings": [asdict(f) for f in self.findings]}
+
+
+@dataclass
+class Context:
+    """What the checks share: settings, recorded state, and connections opened once."""
+
+    settings: Settings
+    state: StateDir
+    recorded: dict[str, Any]
+    backend: Any = None
+    server: Server | None = None
+    admin: Any = None  # an open admin connection, or None
+    info: ServerInfo | None = None
+    app_url: DatabaseURL | None = None
+    url_source: str = ""
+    admin_error: BaseException | None = None
+    _python_missing: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str | None:
+        return self.recorded.get("database") or (self.app_url.database if self.app_url else None)
+
+    @property
+    def user(self) -> str | None:
+        return self.recorded.get("user") or (self.app_url.user if self.app_url else None)
+
+    def conn(self):
+        """A connection that can read the project database's metadata: the admin's, else None."""
+        return self.admin
+
+
+Check = Callable[[Context], Iterator[Finding]]
+
+
+# --- entry points --------------------------------------------------------------------------
+def doctor(settings: Settings) -> Report:
+    ctx = _context(settings)
+    findings: list[Finding] = []
+    try:
+        for check in CHECKS:
+            try:
+                findings.extend(check(ctx))
+            except Exception as exc:  # a broken check must not hide the others
+                name = check.__name__.removeprefix("check_")
+                log.debug("check %s failed", name, exc_info=True)
+                findings.append(Finding(name, ERROR, f"the check itself failed: {exc}",
+                                        "run provision doctor --debug and report it"))
+    finally:
+        if ctx.admin is not None:
+            with contextlib.suppress(Exception):
+                ctx.admin.close()
+    return Report(findings)
+
+
+def kill_blockers(settings: Settings, ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """End the sessions that block metadata-lock waiters now (only those in ``ids`` when given)."""
+    ctx = _context(settings)
+    if ctx.admin is None:
+        return []
+    killed = []
+    try:
+        for finding in check_locks(ctx):
+            for blocker in finding.details.get("blockers", []):
+                if ids is not None and blocker["id"] not in ids:
+                    continue
+                with ctx.admin.cursor() as cursor:
+                    try:
+                        run(cursor, "diagnostics", "kill", {"id": blocker["id"]})
+                    except Exception as exc:
+                        if error_code(exc) != 1094:  # unknown thread: it ended by itself
+                            raise
+                killed.append(blocker)
+                log.info("killed session %s (%s)", blocker["id"], blocker["user"])
+    finally:
+        ctx.admin.close()
+    return killed
+
+
+def _context(settings: Settings) -> Context:
+    state = StateDir(settings.state_path)
+    recorded = state.read()
+    ctx = Context(settings, state, recorded)
+    if recorded.get("backend"):
+        ctx.backend = recorded_backend(settings, state, recorded)
+        locate = getattr(ctx.backend, "server", None)
+        ctx.server = locate() if locate else None
+        from .api import current_url
+
+        ctx.app_url = current_url(settings, state)
+        ctx.url_source = f"the state in {state.path}"
+    else:
+        env_value = read_key(settings.env_path, settings.env_key) or os.environ.get(settings.env_key)
+        if env_value:
+            with contextlib.suppress(Exception):
+                ctx.app_url = parse(env_value)
+                ctx.url_source = f"{settings.env_key} in {settings.env_path}"
+    if ctx.server is not None:
+        try:
+            # a port held by something that accepts but never greets must not hang the doctor
+            ctx.admin = ctx.server.connect(timeout=3, read_timeout=3)
+            ctx.admin._read_timeout = 30  # PyMySQL applies it per read; queries may take longer
+            ctx.info = server_info(ctx.admin)
+        except Exception as exc:
+            if error_code(exc) is None and not isinstance(exc, OSError):
+                raise
+            ctx.admin_error = exc
+            ctx.admin = None
+    return ctx
+
+
+def _local(ctx: Context) -> bool:
+    return ctx.server.local if ctx.server else bool(ctx.app_url and ctx.app_url.host in ("127.0.0.1", "localhost"))
+
+
+# --- server, backend, port, files, disk ------------------------------------------------------
+def check_state(ctx: Context) -> Iterator[Finding]:
+    if ctx.recorded.get("backend"):
+        yield Finding("state", OK, f"{ctx.recorded['backend']} backend, database {ctx.database}, user {ctx.user} "
+                                   f"(state in {ctx.state.path})")
+    else:
+        where = f"; checking {ctx.url_source} instead" if ctx.app_url else ""
+        yield Finding("state", WARN, f"provision has set nothing up here (no state in {ctx.state.path}){where}",
+                      "provision up (or make dev-db)")
+
+
+def check_server(ctx: Context) -> Iterator[Finding]:
+    if ctx.server is None:
+        yield Finding("server", SKIP, "no server recorded", "provision up")
+        return
+    where = f"{ctx.server.host}:{ctx.server.port}"
+    if ctx.admin is not None and ctx.info is not None:
+        yield Finding("server", OK, f"{ctx.info.label} answers on {where}",
+                      details={"flavor": ctx.info.flavor, "version": ctx.info.version})
+        return
+    exc = ctx.admin_error
+    if exc is not None:
+        error = describe_login_error(exc, ctx.server.admin, "admin login")
+        yield Finding("server", ERROR, f"the project's server on {where} cannot be reached: {error.message}",
+                      "provision up   (starts it again; provision status shows its state)")
+
+
+def check_backend(ctx: Context) -> Iterator[Finding]:
+    if ctx.backend is None:
+        return
+    status = ctx.backend.status()
+    state = status.get("state", "?")
+    health = status.get("health")
+    details = {k: v for k, v in status.items() if isinstance(v, (str, int, float, bool, type(None)))}
+    if state == "running" and (ctx.admin is not None or ctx.server is None):  # the doctor's own login is the proof
+        yield Finding("backend", OK, f"{ctx.backend.name}: running" + (f" ({health})" if health else ""),
+                      details=details)
+    else:
+        reason = f"{state}" + (f", health {health}" if health else "") + (
+            f": {status['error']}" if status.get("error") else "")
+        tail = ctx.backend.logs_tail(10).strip()
+        if tail:
+            details["log_tail"] = tail
+        yield Finding("backend", ERROR, f"{ctx.backend.name} server is {reason}",
+                      "provision up" + ("   (its log ends with: " + tail.splitlines()[-1] + ")" if tail else ""),
+                      details)
+    stale = status.get("stale_files") or []
+    if stale:
+        yield Finding("stale_files", WARN, "files left by a server that is no longer running: " + ", ".join(stale),
+                      "provision up   (removes them; InnoDB recovers the data on start)", {"files": stale})
+
+
+def check_port(ctx: Context) -> Iterator[Finding]:
+    host = ctx.server.host if ctx.server else (ctx.app_url.host if ctx.app_url else ctx.settings.host)
+    port = ctx.server.port if ctx.server else (ctx.app_url.port if ctx.app_url else ctx.settings.port)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        yield Finding("port", SKIP, f"{host}:{port} is not on this machine")
+        return
+    holder = port_holder(port) if is_listening(host, port) else None
+    if holder is None:
+        yield Finding("port", ERROR, f"nothing listens on {host}:{port}", "provision up")
+        return
+    pid = ctx.backend.status().get("pid") if ctx.backend is not None else None
+    if ctx.admin is not None:
+        yield Finding("port", OK, f"{host}:{port} is held by {holder}, the project's server",
+                      details={"holder": holder})
+    elif pid and f"pid {pid} " in holder + " ":
+        yield Finding("port", OK, f"{host}:{port} is held by {holder}, the project's server", details={"holder": holder})
+    else:
+        yield Finding("port", ERROR, f"{host}:{port} is held by {holder}, which is not the project's server",
+                      f"stop that process, or move the project: provision down && provision up --port {port + 1}",
+                      {"holder": holder})
+
+
+def check_disk(ctx: Context) -> Iterator[Finding]:
+    path = ctx.state.path if ctx.state.path.exists() else ctx.settings.project_dir
+    free = shutil.disk_usage(path).free
+    text = f"{free / MIB / 1024:.1f} GiB free on the file system of {path}"
+    if free < DISK_ERROR:
+        yield Finding("disk", ERROR, text + " (the server stops writing when it runs out)",
+                      "free space (docker system prune, old snapshots: provision snapshot delete NAME)",
+                      {"free_bytes": free})
+    elif free < DISK_WARN:
+        yield Finding("disk", WARN, text, "free some space before large migrations or snapshots", {"free_bytes": free})
+    else:
+        yield Finding("disk", OK, text, details={"free_bytes": free})
+
+
+# --- the URL and the app's login -------------------------------------------------------------
+def check_env_url(ctx: Context) -> Iterator[Finding]:
+    settings = ctx.settings
+    env_file = settings.resolve(Path(ctx.recorded.get("env_file", settings.env_file)))
+    key = ctx.recorded.get("env_key", settings.env_key)
+    in_file = read_key(env_file, key)
+    if ctx.recorded.get("backend"):
+        expected = str(ctx.app_url)
+        if in_file is None:
+            yield Finding("env_url", ERROR, f"{env_file} has no {key}", "provision up   (writes it)")
+        elif in_file != expected:
+            yield Finding("env_url", ERROR, f"{key} in {env_file} is not the URL provision set up: "
+                          + _url_difference(in_file, ctx.app_url),
+                          "provision up   (rewrites that line, keeps the rest of the file)",
+                          {"expected": ctx.app_url.redacted()})
+        else:
+            yield Finding("env_url", OK, f"{key} in {env_file} matches the state ({ctx.app_url.redacted()})")
+    elif in_file is None:
+        yield Finding("env_url", SKIP, f"no {key} in {env_file}", "provision up")
+    shell_value = os.environ.get(key)
+    if shell_value is not None and in_file is not None and shell_value != in_file:
+        yield Finding("env_url", WARN, f"{key} is also set in this shell's environment, and differs: "
+                      + _url_difference(shell_value, parse_or_none(in_file))
+                      + f"; apps that load {env_file.name} with python-dotenv keep the shell's value",
+                      f"unset {key}")
+
+
+def parse_or_none(text: str) -> DatabaseURL | None:
+    try:
+        return parse(text)
+    except Exception:
+        return None
+
+
+def _url_difference(text: str, expected: DatabaseURL | None) -> str:
+    found = parse_or_none(text)
+    if found is None or expected is None:
+        return "it does not parse as a mysql:// URL"
+    parts = []
+    for name in ("scheme", "user", "host", "port", "database"):
+        a, b = getattr(found, name), getattr(expected, name)
+        if a != b:
+            parts.append(f"{name} {a!r} instead of {b!r}")
+    if found.password != expected.password:
+        parts.append("a different password")
+    if found.params != expected.params:
+        parts.append(f"options {found.params} instead of {expected.params}")
+    return ", ".join(parts) or "same login, different spelling"
+
+
+def check_app_login(ctx: Context) -> Iterator[Finding]:
+    if ctx.app_url is None:
+        yield Finding("app_login", SKIP, "no URL to log in with", "provision up")
+        return
+    try:
+        conn = connect(ctx.app_url, tls=not _local(ctx), timeout=3, read_timeout=3)
+    except Exception as exc:
+        code = error_code(exc)
+        if code is None and not isinstance(exc, (RuntimeError, NotImplementedError, ImportError)):
+            raise
+        message = describe_login_error(exc, ctx.app_url, "app login").message if code else str(exc)
+        yield Finding("app_login", ERROR, f"{ctx.app_url.redacted()} does not log in: {message}",
+                      "provision up   (converges the user, its password and grants)")
+        return
+    with contextlib.closing(conn), conn.cursor() as cursor:
+        current_user, database, charset, _collation = run(cursor, "prove", "whoami")[0]
+    yield Finding("app_login", OK, f"{ctx.app_url.redacted()} logs in as {current_user}",
+                  details={"current_user": current_user, "database": database, "charset": charset})
+
+
+def check_charset(ctx: Context) -> Iterator[Finding]:
+    conn = ctx.conn()
+    if conn is None or not ctx.database:
+        return
+    with conn.cursor() as cursor:
+        rows = run(cursor, "workflow", "database_defaults", {"database": ctx.database})
+        if not rows:
+            yield Finding("charset", ERROR, f"database {ctx.database} does not exist",
+                          "provision up   (creates it, utf8mb4)")
+            return
+        charset, collation = rows[0]
+        others = run(cursor, "diagnostics", "table_charsets", {"database": ctx.database})
+    if charset != "utf8mb4":
+        yield Finding("charset", ERROR, f"database {ctx.database} defaults to {charset} ({collation}), not utf8mb4: "
+                      "new tables will not store emoji or 4-byte characters",
+                      "provision up --fix-charset", {"charset": charset, "collation": collation})
+    else:
+        yield Finding("charset", OK, f"database {ctx.database}: {charset}, {collation}",
+                      details={"charset": charset, "collation": collation})
+    if others:
+        names = ", ".join(f"{t} ({c})" for t, c in others[:10])
+        target = collation if charset == "utf8mb4" else "utf8mb4_unicode_ci"
+        yield Finding("charset", WARN, f"{len(others)} table(s) are not utf8mb4: {names}",
+                      f"ALTER TABLE <table> CONVERT TO CHARACTER SET utf8mb4 COLLATE {target};   (in a migration)",
+                      {"tables": [t for t, _ in others]})
+
+
+# --- the app user: accounts and auth plugin ---------------------------------------------------
+def check_user_hosts(ctx: Context) -> Iterator[Finding]:
+    conn = ctx.conn()
+    if conn is None or not ctx.user or ctx.info is None:
+        return
+    with conn.cursor() as cursor:
+        try:
+            accounts = run(cursor, "diagnostics", "user_accounts", {"user": ctx.user})
+            anonymous = [row[0] for row in run(cursor, "diagnostics", "anonymous_accounts")]
+        except Exception as exc:
+            if error_code(exc) is None:
+                raise
+            yield Finding("user_hosts", SKIP, f"cannot read mysql.user: {exc}")
+            return
+    hosts = [host for host, _plugin in accounts]
+    needed = app_hosts(ctx.info)
+    covered = [h for h in needed if h in hosts or "%" in hosts]
+    where = f"clients on this machine appear to the server as {ctx.info.client_host!r}"
+    if not hosts:
+        yield Finding("user_hosts", ERROR, f"user {ctx.user} does not exist on the server",
+                      "provision up   (creates it with its grants)")
+    elif len(covered) < len(needed) and needed[0] not in covered:
+        yield Finding("user_hosts", ERROR, f"user {ctx.user} exists for {', '.join(hosts)} but {where}",
+                      "provision up   (adds the missing account)", {"hosts": hosts, "needed": list(needed)})
+    else:
+        yield Finding("user_hosts", OK, f"user {ctx.user}@{', '.join(hosts)}; {where}",
+                      details={"hosts": hosts, "needed": list(needed)})
+    shadowing = [h for h in anonymous if h in ("localhost", ctx.info.client_host)]
+    if shadowing and hosts and all(h == "%" for h in hosts):
+        yield Finding("user_hosts", ERROR, f"an anonymous account ''@{shadowing[0]} is more specific than "
+                      f"{ctx.user}@'%', so {ctx.user}'s logins from {shadowing[0]} are taken as anonymous",
+                      f"DROP USER ''@'{shadowing[0]}';   (as the server's admin)")
+
+
+def check_auth_plugin(ctx: Context) -> Iterator[Finding]:
+    conn = ctx.conn()
+    if conn is None or not ctx.user:
+        return
+    with conn.cursor() as cursor:
+        try:
+            accounts = run(cursor, "diagnostics", "user_accounts", {"user": ctx.user})
+        except Exception as exc:
+            if error_code(exc) is None:
+                raise
+            return  # check_user_hosts says why
+    plugins = sorted({plugin for _host, plugin in accounts if plugin})
+    if not plugins:
+        return
+    python, missing = _app_python_missing(ctx, ["cryptography", "nacl", "pymysql", "MySQLdb"])
+    driver = _driver(ctx, missing)
+    for plugin in plugins:
+        need = PLUGIN_NEEDS.get(plugin)
+        if need is None:
+            yield Finding("auth_plugin", OK, f"{ctx.user} authenticates with {plugin}, which every driver supports",
+                          details={"plugin": plugin, "driver": driver})
+            continue
+        module, package = need
+        if driver == "pymysql" and module in missing:
+            yield Finding("auth_plugin", ERROR,
+                          f"{ctx.user} authenticates with {plugin}, and PyMySQL needs the {module} module for it, "
+                          f"which {python} cannot import (logins fail with 'cryptography package is required' "
+                          "or 'nacl' errors)",
+                          f"{python} -m pip install {package.split()[0]}",
+                          {"plugin": plugin, "driver": driver, "python": python, "missing": module})
+        else:
+            yield Finding("auth_plugin", OK, f"{ctx.user} authenticates with {plugin}; the app's driver ({driver}) "
+                          f"can use it", details={"plugin": plugin, "driver": driver, "python": python})
+
+
+def app_python(project_dir: Path) -> str:
+    """The app's interpreter: its virtualenv's python when it has one, else this one."""
+    for name in (".venv", "venv", "env"):
+        candidate = project_dir / name / "bin" / "python"
+        if candidate.exists():
+            return str(candidate)
+    return sys.executable
+
+
+def _app_python_missing(ctx: Context, modules: list[str]) -> tuple[str, list[str]]:
+    python = app_python(ctx.settings.project_dir)
+    if python not in ctx._python_missing:
+        code = ("import importlib.util, sys\n"
+                "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))")
+        try:
+            out = subprocess.run([python, "-c", code, *modules], capture_output=True, text=True, timeout=30)
+            ctx._python_missing[python] = out.stdout.split() if out.returncode == 0 else []
+        except (OSError, subprocess.SubprocessError):
+            ctx._python_missing[python] = []
+    return python, ctx._python_missing[python]
+
+
+def _driver(ctx: Context, missing: list[str]) -> str:
+    scheme = ctx.app_url.scheme if ctx.app_url else DRIVERS[ctx.settings.driver]
+    if "pymysql" in scheme:
+        return "pymysql"
+    # mysql:// is MySQLdb (mysqlclient) for SQLAlchemy; apps without it use PyMySQL as MySQLdb
+    return "mysqlclient" if "MySQLdb" not in missing else "pymysql"
+
+
+# --- sql_mode -----------------------------------------------------------------------------
+def check_sql_mode(ctx: Context) -> Iterator[Finding]:
+    conn = ctx.conn()
+    if conn is None:
+        return
+    wanted = find_app_sql_modes(ctx.settings.project_dir, exclude=ctx.state.path)
+    if not wanted:
+        yield Finding("sql_mode", OK, "the app's code sets no sql_mode")
+        return
+    with conn.cursor() as cursor:
+        session_mode, global_mode = run(cursor, "diagnostics", "session_sql_mode")[0]
+        rejected, accepted = {}, []
+        try:
+            for mode, places in wanted.items():
+                try:
+                    run(cursor, "diagnostics", "set_sql_mode", {"mode": mode})
+                    accepted.append(mode)
+                except Exception as exc:
+                    if error_code(exc) is None:
+                        raise
+                    rejected[mode] = places
+        finally:
+            run(cursor, "diagnostics", "set_sql_mode", {"mode": session_mode})
+    label = ctx.info.label if ctx.info else "the server"
+    for mode, places in rejected.items():
+        why = " (MySQL 8.0 removed it)" if mode in REMOVED_IN_MYSQL8 else ""
+        yield Finding("sql_mode", ERROR, f"the app sets sql_mode {mode} ({', '.join(places[:3])}), which {label} "
+                      f"refuses{why}: every connection that sets it fails with error 1231",
+                      f"remove {mode} from the sql_mode in {places[0].rsplit(':', 1)[0]}",
+                      {"mode": mode, "places": places, "server_sql_mode": global_mode})
+    portable = [m for m in accepted if m in REMOVED_IN_MYSQL8]
+    if portable:
+        yield Finding("sql_mode", WARN, f"the app sets {', '.join(portable)}, which {label} accepts but MySQL 8.0 "
+                      "and later refuse", f"remove it from {wanted[portable[0]][0].rsplit(':', 1)[0]}",
+                      {"modes": portable})
+    elif not rejected:
+        yield Finding("sql_mode", OK, f"{label} accepts the sql_mode the app sets ({', '.join(accepted)})")
+
+
+def find_app_sql_modes(project_dir: Path, *, exclude: Path | None = None, max_files: int = 3000) -> dict[str, list[str]]:
+    """Modes named next to 'sql_mode' in the app's source: {mode: ['file:line', ...]}."""
+    found: dict[str, list[str]] = {}
+    seen = 0
+    for root, dirs, files in os.walk(project_dir):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")
+                   and (exclude is None or Path(root, d) != exclude)]
+        for name in files:
+            path = Path(root, name)
+            if path.suffix not in SOURCE_SUFFIXES and name != ".env":
+                continue
+            seen += 1
+            if seen > max_files:
+                return found
+            try:
+                if path.stat().st_size > 1_000_000:
+                    continue
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for number, line in enumerate(lines, 1):
+                if "sql_mode" not in line.lower():
+                    continue
+                window = " ".join(lines[number - 1: number + 2])
+                for token in re.findall(r"[A-Z][A-Z0-9_]{2,}", window):
+                    if token in KNOWN_MODES:
+                        place = f"{path.relative_to(project_dir)}:{number}"
+                        if place not in found.setdefault(token, []):
+                            found[token].append(place)
+    return found
+
+
+# --- Alembic ---------------------------------------------------------------------------------
+def check_migrations(ctx: Context) -> Iterator[Finding]:
+    yield from alembic_findings(ctx.settings.project_dir, ctx.conn(), ctx.database, ctx.settings)
+
+
+def alembic_findings(project_dir: Path, conn, database: str | None, settings: Settings | None = None
+                     ) -> Iterator[Finding]:
+    migrations = find_migrations(project_dir)
+    if migrations is None:
+        yield Finding("alembic", SKIP, f"no Alembic migrations in {project_dir} (no alembic.ini with "
+                      "script_location, no migrations/versions/)")
+        return
+    graph = load_graph(migrations)
+    where = f"{migrations.root} (from {migrations.source})"
+    for problem in graph.problems:
+        yield Finding("migrations", ERROR, problem, "fix or remove that script; git log -- "
+                      f"{migrations.version_dirs[0]} shows where it came from")
+    if not graph.scripts:
+        yield Finding("alembic", SKIP, f"{where} has no migration scripts yet", migrations.autogenerate())
+        return
+    heads = graph.heads
+    if len(heads) > 1:
+        described = ", ".join(_describe_rev(graph, h) for h in heads)
+        merge = (migrations.cmd("merge", "-m", "merge heads", *heads) if migrations.command != "alembic"
+                 else migrations.cmd("merge", "-m", "merge heads", "heads"))
+        yield Finding("migrations", ERROR, f"{len(heads)} heads in {where}: {described} (two branches each added a "
+                      "migration; upgrade stops with 'Multiple head revisions')", merge, {"heads": heads})
+    else:
+        yield Finding("migrations", OK, f"{len(graph.scripts)} migrations in {where}, head {heads[0]}",
+                      details={"heads": heads, "count": len(graph.scripts)})
+    if conn is None or not database:
+        return
+    yield _database_vs_scripts(conn, database, graph, migrations, settings)
+
+
+def _describe_rev(graph: Graph, rev: str) -> str:
+    script = graph.scripts.get(rev)
+    return f"{rev} ({script.message})" if script and script.message else rev
+
+
+def _database_vs_scripts(conn, database: str, graph: Graph, migrations: Migrations,
+                         settings: Settings | None) -> Finding:
+    from .snapshots import alembic_revisions
+
+    with conn.cursor() as cursor:
+        tables = {name.lower() for name, kind in run(cursor, "workflow", "tables", {"database": database})
+                  if kind == "BASE TABLE"}
+        recorded = alembic_revisions(cursor, database)
+        columns = set(run(cursor, "diagnostics", "columns", {"database": database}))
+    tables.discard("alembic_version")
+    heads = graph.heads
+    head_text = heads[0] if len(heads) == 1 else "heads"
+    tracks_tables = any(s.creates for s in graph.scripts.values())
+    matches = graph.matching_revisions(tables, columns) if tracks_tables else []
+    looks_like = matches[-1] if matches else None
+    details: dict[str, Any] = {"database_revision": recorded, "heads": heads, "tables": sorted(tables),
+                               "looks_like": looks_like}
+    upgrade = migrations.upgrade()
+
+    if not recorded:
+        pending = graph.pending([])
+        if not tables:
+            return Finding("alembic", WARN, f"{database} is empty and no migration was applied: "
+                           f"{len(pending)} migration(s) to apply", upgrade, details)
+        stamp_to = looks_like or head_text
+        if looks_like in (None, "base"):
+            stamp_to = head_text
+        then = f" && {upgrade}" if stamp_to not in heads and stamp_to != "heads" else ""
+        what = ("it matches the tables of revision " + _describe_rev(graph, stamp_to)) if looks_like else (
+            "check that they match the newest migration first")
+        no_table = "alembic_version is empty" if recorded == [] else "there is no alembic_version table"
+        return Finding("alembic", ERROR, f"{database} has {len(tables)} tables ({_names(tables)}) but {no_table}: "
+                       "upgrade would run every migration again and fail ('Table ... already exists'); "
+                       f"{what}", migrations.cmd("stamp", stamp_to) + then, details)
+
+    unknown = [rev for rev in recorded if graph.resolve(rev) is None]
+    if unknown:
+        fix = _unknown_revision_fix(unknown, graph, migrations, settings)
+        return Finding("alembic", ERROR, f"{database} is at revision {', '.join(unknown)}, which the migrations of "
+                       "this branch do not know (switched branch? a migration that exists only on another branch "
+                       "was applied)", fix, details)
+    current = [graph.resolve(rev) for rev in recorded]
+    pending = graph.pending(current)
+    details["pending"] = pending
+    expected = graph.expected_tables(current)
+    consistent = not tracks_tables or (expected == tables and graph.expected_columns(current) <= columns)
+    if not consistent:
+        missing = sorted(expected - tables)
+        extra = sorted(tables - expected)
+        difference = "; ".join(part for part in (f"missing {_names(missing)}" if missing else "",
+                                                 f"not expected yet {_names(extra)}" if extra else "") if part)
+        if looks_like is not None:
+            target = looks_like if looks_like == "base" else _describe_rev(graph, looks_like)
+            after = graph.pending([] if looks_like == "base" else [looks_like])
+            then = f" && {upgrade}" if after else ""
+            error = ("'Table ... doesn't exist'" if missing else "'Table ... already exists'")
+            return Finding("alembic", ERROR,
+                           f"alembic_version says {', '.join(current)} but the tables ({difference}) look like "
+                           f"revision {target}: upgrade would run the wrong migrations and fail ({error})",
+                           migrations.cmd("stamp", looks_like) + then, details)
+        return Finding("alembic", WARN,
+                       f"{database} is at {', '.join(current)} but its tables differ from what the migrations "
+                       f"up to it create ({difference}); upgrade may fail",
+                       f"rebuild it from the migrations: provision reset --yes && {upgrade}", details)
+    if pending:
+        return Finding("alembic", WARN,
+                       f"{len(pending)} migration(s) not applied ({', '.join(pending[:5])}): {database} is at "
+                       f"{', '.join(current)}, the head is {', '.join(heads)}; until then "
+                       f"'{migrations.autogenerate()}' stops with 'Target database is not up to date'",
+                       upgrade, details)
+    return Finding("alembic", OK, f"{database} is up to date at {', '.join(current)}", details=details)
+
+
+def _names(names) -> str:
+    names = sorted(names)
+    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
+def _unknown_revision_fix(unknown: list[str], graph: Graph, migrations: Migrations, settings: Settings | None) -> str:
+    fixes = []
+    if settings is not None:
+        from .snapshots import list_snapshots
+
+        for snap in list_snapshots(settings):
+            revision = snap.get("alembic_revision")
+            if revision is not None and all(graph.resolve(r) for r in revision):
+                fixes.append(f"provision snapshot restore {snap['name']}   (taken at "
+                             f"{','.join(revision) or 'no revision'} on {snap.get('git_branch') or '?'})")
+                break
+    branches = _branches_with(migrations.root, unknown[0])
+    if branches:
+        fixes.append(f"git checkout {branches[0]} && {migrations.cmd('downgrade', '-1')}   (undo it where it "
+                     "is known), then come back")
+    fixes.append(f"provision reset --yes && {migrations.upgrade()}   (rebuild; the data is lost)")
+    return "  or  ".join(fixes)
+
+
+def _branches_with(folder: Path, revision: str) -> list[str]:
+    """Local branches whose tree mentions ``revision`` (a migration file defines it there)."""
+    try:
+        refs = subprocess.run(["git", "-C", str(folder), "for-each-ref", "--format=%(refname:short)", "refs/heads"],
+                              capture_output=True, text=True, timeout=10)
+        if refs.returncode != 0:
+            return []
+        found = []
+        for branch in refs.stdout.split():
+            hit = subprocess.run(["git", "-C", str(folder), "grep", "-l", "-F", revision, branch, "--", "."],
+                                 capture_output=True, text=True, timeout=10)
+            if hit.returncode == 0 and hit.stdout.strip():
+                found.append(branch)
+        return found
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
+# --- metadata locks -------------------------------------------------------------------------
+def check_locks(ctx: Context) -> Iterator[Finding]:
+    conn = ctx.conn()
+    if conn is None:
+        return
+    with conn.cursor() as cursor:
+        own = conn.thread_id()
+        sessions = {row[0]: _session(row) for row in run(cursor, "diagnostics", "processlist") if row[0] != own}
+        transactions = {row[0]: {"trx_started": str(row[1]), "trx_age": int(row[2] or 0), "trx_query": row[3]}
+                        for row in run(cursor, "diagnostics", "open_transactions")}
+        for session_id, trx in transactions.items():
+            if session_id in sessions:
+                sessions[session_id].update(trx)
+        waiters = [s for s in sessions.values() if "metadata lock" in (s["state"] or "").lower()
+                   and (ctx.database is None or s["db"] == ctx.database or ctx.database in (s["info"] or ""))]
+        if not waiters:
+            idle = [s for s in sessions.values() if s["command"] == "Sleep" and s.get("trx_age", 0)
+                    >= IDLE_TRANSACTION_WARN and (ctx.database is None or s["db"] in (ctx.database, None))]
+            if idle:
+                yield Finding("locks", WARN, "no session waits for a lock, but " + "; ".join(
+                    f"session {s['id']} ({s['user']}@{s['host']}) has been idle in an open transaction for "
+                    f"{s['trx_age']} s" for s in idle[:3]) + ": the next ALTER on a table it read will wait for it",
+                    "commit or roll back in that client, or KILL " + str(idle[0]["id"]),
+                    {"idle_transactions": idle})
+            else:
+                yield Finding("locks", OK, "no session waits for a metadata lock")
+            return
+        edges, source = _lock_edges(cursor, waiters, sessions)
+    blockers: dict[int, dict[str, Any]] = {}
+    lines = []
+    for waiter in waiters:
+        holding = [sessions[b] for b, obj in edges.get(waiter["id"], []) if b in sessions]
+        objects = sorted({obj for _b, obj in edges.get(waiter["id"], []) if obj})
+        on = f" on {', '.join(objects)}" if objects else ""
+        query = _short(waiter["info"])
+        if holding:
+            names = "; ".join(_describe_session(s) for s in holding)
+            lines.append(f"session {waiter['id']} ({query}) has waited {waiter['time']} s for a metadata lock{on} "
+                         f"held by {names}")
+            for s in holding:
+                blockers[s["id"]] = s
+        else:
+            lines.append(f"session {waiter['id']} ({query}) has waited {waiter['time']} s for a metadata lock{on}; "
+                         "the holder cannot be seen")
+    ids = sorted(blockers)
+    if ids:
+        fix = (f"provision doctor --kill-blockers   (asks, then ends session{'s' if len(ids) > 1 else ''} "
+               f"{', '.join(map(str, ids))});  or KILL {ids[0]};  or commit/roll back in the client that holds it")
+    else:
+        fix = ("find the session with an open transaction in SHOW PROCESSLIST and end it; for exact holders "
+               "enable performance_schema (MySQL) or INSTALL SONAME 'metadata_lock_info' (MariaDB)")
+    likely = " (likely: sessions with a transaction open since before the wait; the server shows no lock table)" \
+        if source == "innodb_trx" and ids else ""
+    yield Finding("locks", ERROR, "; ".join(lines) + likely + ". A migration that hangs is waiting like this.",
+                  fix, {"waiters": waiters, "blockers": [blockers[i] for i in ids], "source": source})
+
+
+def _session(row) -> dict[str, Any]:
+    session_id, user, host, db, command, time, state, info = row
+    return {"id": int(session_id), "user": user, "host": (host or "").rsplit(":", 1)[0], "db": db,
+            "command": command, "time": int(time or 0), "state": state, "info": info}
+
+
+def _describe_session(s: dict[str, Any]) -> str:
+    if s["command"] == "Sleep":
+        doing = f"idle for {s['time']} s" + (f" in a transaction open for {s['trx_age']} s"
+                                             if "trx_age" in s else "")
+    else:
+        doing = f"running {_short(s['info'])} for {s['time']} s"
+    return f"session {s['id']} (user {s['user']}@{s['host']}, {doing})"
+
+
+def _short(text: str | None, limit: int = 70) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _lock_edges(cursor, waiters, sessions) -> tuple[dict[int, list[tuple[int, str]]], str]:
+    """waiter id -> [(blocking session id, 'schema.table')], and where that came from."""
+    waiting_ids = {w["id"] for w in waiters}
+    edges: dict[int, list[tuple[int, str]]] = {}
+    with contextlib.suppress(Exception):
+        if run(cursor, "diagnostics", "performance_schema_on")[0][0]:
+            rows = run(cursor, "diagnostics", "pfs_lock_waits")
+            for waiting, schema, table, blocking, _kind in rows:
+                if waiting in waiting_ids and blocking != waiting:
+                    edges.setdefault(int(waiting), []).append((int(blocking), f"{schema}.{table}"))
+            if edges:
+                return _prefer_non_waiting(edges, waiting_ids), "performance_schema"
+    with contextlib.suppress(Exception):
+        if run(cursor, "diagnostics", "mdl_plugin_active"):
+            held: dict[tuple[str, str], set[int]] = {}
+            for thread, _mode, schema, table in run(cursor, "diagnostics", "mdl_info"):
+                held.setdefault((schema, table), set()).add(int(thread))
+            for waiter in waiters:
+                for obj, threads in held.items():
+                    if waiter["id"] in threads:
+                        for other in threads - {waiter["id"]}:
+                            edges.setdefault(waiter["id"], []).append((other, ".".join(obj)))
+            if edges:
+                return _prefer_non_waiting(edges, waiting_ids), "metadata_lock_info"
+    # no lock tables: sessions whose transaction began before the waiter started waiting
+    for waiter in waiters:
+        for s in sessions.values():
+            if s["id"] in waiting_ids or "trx_age" not in s:
+                continue
+            if s["trx_age"] >= waiter["time"]:
+                edges.setdefault(waiter["id"], []).append((s["id"], ""))
+    return edges, "innodb_trx"
+
+
+def _prefer_non_waiting(edges, waiting_ids):
+    """A queued waiter holds locks too; name the sessions that are not waiting when there are any."""
+    result = {}
+    for waiter, pairs in edges.items():
+        active = [(b, o) for b, o in pairs if b not in waiting_ids]
+        result[waiter] = active or pairs
+    return result
+
+
+CHECKS: list[Check] = [
+    check_state, check_server, check_backend, check_port, check_disk, check_env_url, check_app_login,
+    check_charset, check_user_hosts, check_auth_plugin, check_sql_mode, check_migrations, check_locks,
+]
