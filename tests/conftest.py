@@ -97,7 +97,7 @@ def native_server(server_binary, tmp_path_factory):
     backend.destroy()
 
 
-MYSQL_IMAGE = "provision-test/mysql:9.7"
+MYSQL_IMAGE = os.environ.get("PROVISION_TEST_MYSQL_IMAGE", "provision-test/mysql:9.7")
 
 
 @pytest.fixture(scope="session")
@@ -105,29 +105,35 @@ def mysql97():
     """MySQL 9.7 in a container of ours (the local test image; nothing is pulled), removed at the end.
 
     Reached as an existing server: the doctor and the snapshots never ask which backend it is.
+    The root password goes through the container's environment (the Docker API), never argv.
     """
     import secrets
-    import shutil
 
     from provision.probe import Server, wait_until_ready
     from provision.url import DatabaseURL
 
-    docker = shutil.which("docker")
-    require(docker is not None, "docker CLI not installed")
-    probe = subprocess.run([docker, "image", "inspect", MYSQL_IMAGE], capture_output=True)
-    require(probe.returncode == 0, f"{MYSQL_IMAGE} missing (bash docker/build-image.sh --flavor mysql)")
-    password = secrets.token_urlsafe(12)
-    started = subprocess.run(
-        [docker, "run", "-d", "--rm", "--label", "provision.test=mysql97", "-e", f"MYSQL_ROOT_PASSWORD={password}",
-         "-p", "127.0.0.1::3306", MYSQL_IMAGE], capture_output=True, text=True)
-    require(started.returncode == 0, f"docker run failed: {started.stderr.strip()}")
-    container = started.stdout.strip()
     try:
-        port = int(subprocess.run([docker, "port", container, "3306/tcp"], capture_output=True, text=True,
-                                  check=True).stdout.splitlines()[0].rsplit(":", 1)[1])
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception as exc:  # no SDK or no engine
+        require(False, f"no Docker engine ({exc}); run bash docker/start-dockerd.sh")
+    try:
+        client.images.get(MYSQL_IMAGE)
+    except docker.errors.ImageNotFound:
+        require(False, f"{MYSQL_IMAGE} missing (bash docker/build-image.sh --flavor mysql)")
+    password = secrets.token_urlsafe(12)
+    container = client.containers.run(
+        MYSQL_IMAGE, detach=True, labels={"provision.test": "mysql97"},
+        environment={"MYSQL_ROOT_PASSWORD": password, "MYSQL_INITDB_SKIP_TZINFO": "1"},
+        ports={"3306/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = int(container.ports["3306/tcp"][0]["HostPort"])
         server = Server(DatabaseURL(user="root", password=password, host="127.0.0.1", port=port), "127.0.0.1",
                         port, local=True)
-        wait_until_ready(server, timeout=120, what="MySQL 9.7 container").close()
+        wait_until_ready(server, timeout=180, what="MySQL 9.7 container").close()
         yield server
     finally:
-        subprocess.run([docker, "rm", "-f", container], capture_output=True)
+        container.remove(force=True, v=True)
