@@ -250,16 +250,15 @@ def logs(state_dir: StateDirOpt = None,
     from . import api
 
     def action() -> None:
-        for text in api.server_log(_settings(state_dir=state_dir), lines=lines, follow=follow):
-            sys.stdout.write(text)
-            sys.stdout.flush()
+        try:
+            for text in api.server_log(_settings(state_dir=state_dir), lines=lines, follow=follow):
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            if not follow:
+                raise  # Ctrl-C is how -f ends; anywhere else it is an interruption
 
-    try:
-        _run(debug, action)
-    except typer.Exit as exit_:
-        if exit_.exit_code == 130 and follow:  # Ctrl-C is how -f ends
-            raise typer.Exit(0) from None
-        raise
+    _run(debug, action)
 
 
 # More commands live in their own modules and register themselves on ``app``.

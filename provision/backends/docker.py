@@ -30,6 +30,7 @@ from ..config import Settings
 from ..errors import ServerError
 from ..ports import is_listening, port_holder
 from ..probe import ACCESS_DENIED, Server, error_code, wait_until_ready
+from ..sql import run
 from ..state import StateDir
 from ..url import DatabaseURL
 from .base import Started
@@ -40,7 +41,8 @@ DEFAULT_IMAGE = "mysql:8.4"
 OWNED_LABEL = "dev.provision.owned"
 STATE_LABEL = "dev.provision.state"
 PROJECT_LABEL = "dev.provision.project"
-IMAGE_LABEL = "dev.provision.image"
+IMAGE_LABEL = "dev.provision.image"  # on the volume: the image that initialised it
+FLAVOR_LABEL = "dev.provision.flavor"
 DATA_DIR = "/var/lib/mysql"  # the VOLUME of the official mysql, mariadb and percona images
 SERVER_PORT = "3306/tcp"
 PING_TIMEOUT = 2.0  # available(): `auto` must decide quickly
@@ -54,13 +56,18 @@ SERVER_ARGS = (
     "--skip-log-bin",
     # a development server: an OS crash may lose the last second of commits
     "--innodb-flush-log-at-trx-commit=2",
-    "--loose-mysqlx=OFF",
+    # the first start stops a temporary server: no buffer pool dump to write, none to read
+    "--innodb-buffer-pool-dump-at-shutdown=OFF",
+    "--innodb-buffer-pool-load-at-startup=OFF",
 )
+# MySQL's X protocol listens on 33060 by default; nobody publishes it (MariaDB has no such option)
+MYSQL_ARGS = ("--loose-mysqlx=OFF",)
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i386": "386", "i686": "386"}
 
 
 def sdk_hint() -> str:
-    return "install it: pip install 'provision[docker]' (or pip install docker); or use --backend native"
+    return ("it is a dependency of provision: reinstall provision, or pip install 'docker>=7.0'; "
+            "or use --backend native")
 
 
 def engine_hint() -> str:
@@ -117,8 +124,7 @@ def arch_warning(image: str, image_attrs: dict[str, Any], engine_arch: str) -> s
             f"linux/{host_arch} (docker pull --platform linux/{host_arch} {image})")
 
 
-def _is_ours(labels: dict[str, str] | None, state_id: str) -> bool:
-    labels = labels or {}
+def _is_ours(labels: dict[str, str], state_id: str) -> bool:
     return labels.get(OWNED_LABEL) == "true" and labels.get(STATE_LABEL) == state_id
 
 
@@ -143,68 +149,107 @@ class DockerBackend:
         return True, f"the Docker engine answers (API {version})"
 
     def start(self) -> Started:
+        running = self._recorded_container_answers()
+        if running is not None:
+            return running
         client = self._client()
-        container = self._find_container(client)
-        volume = self._find_volume(client)
-        made_with = (volume.attrs.get("Labels") or {}).get(IMAGE_LABEL) if volume is not None else None
-        image = normalize_image(self.settings.image or made_with or _container_image(container) or DEFAULT_IMAGE)
+        container, volume = self._find_container(client), self._find_volume(client)
+        made_with = _labels(volume).get(IMAGE_LABEL)
+        image = normalize_image(self.settings.image or made_with or _labels(container).get(IMAGE_LABEL)
+                                or DEFAULT_IMAGE)
         action = None
-
-        if volume is not None and made_with and made_with != image:
-            if not self.settings.recreate:
-                raise ServerError(
-                    f"the data volume {self.volume_name} was initialised by {made_with}, not {image}; "
-                    "a data directory cannot be downgraded and provision does not guess about upgrades",
-                    f"keep the data: provision up --image {made_with}; or start over with an empty server "
-                    f"(the data is lost): provision up --image {image} --recreate",
-                )
+        if made_with and made_with != image:
+            self._refuse_other_image(made_with, image)  # unless --recreate
             log.info("docker: --recreate: removing %s and its volume (made with %s)", self.container_name, made_with)
             self._remove(container, volume)
             container = volume = None
             action = f"recreated from scratch with {image} (--recreate)"
-
-        if container is not None and (_container_image(container) != image or self._bound_port(container)
-                                      != self.settings.port):
-            why = (f"image {_container_image(container)} -> {image}" if _container_image(container) != image
-                   else f"port {self._bound_port(container)} -> {self.settings.port}")
+        elif container is not None and (why := self._outdated(container, image)):
             log.info("docker: replacing container %s (%s); the data volume is kept", self.container_name, why)
             container.remove(force=True)
             container = None
-            action = f"recreated ({why}; data kept)"
+            action = f"recreated for {why}, data kept"
 
+        if container is None or container.status not in ("running", "paused"):
+            self._check_port_free()  # before anything is created
         fresh = volume is None
-        if container is None:
-            image_attrs = self._image(client, image)
-            if volume is None:
-                volume = client.volumes.create(name=self.volume_name, driver="local", labels=self._labels(image))
-            container = self._create(client, image, image_attrs)
-            action = action or ("initialized" if fresh else "recreated (the container was gone; data kept)")
-
-        if container.status == "running":
-            action = action or "already running"
-        else:
+        try:
+            if container is None:
+                image_attrs = self._image(client, image)
+                if volume is None:
+                    volume = client.volumes.create(name=self.volume_name, driver="local",
+                                                   labels=self._our_labels(image))
+                container = self._create(client, image, image_attrs)
+                action = action or ("initialized" if fresh else "recreated on the kept data volume")
             if container.status == "paused":
                 container.unpause()
-            else:
-                self._check_port_free()
+                action = action or "unpaused"
+            elif container.status != "running":
                 self._start(container)
-            action = action or "started"
-
-        try:
+                action = action or "started"
             self._wait(container)
-        except ServerError:
+        except BaseException:
             if fresh:
-                # a first initialisation that failed leaves a half-made data directory: remove it
+                # a first start that failed leaves a half-made data directory: remove what we made
                 # (the error already carries the log tail) so the next up starts clean
-                self._remove(container, volume)
+                self._remove(container, volume, quietly=True)
             raise
-        flavor = (container.labels or {}).get("dev.provision.flavor", "mysql")
+        action = action or "already running"
         self.state.update(docker={"container": self.container_name, "volume": self.volume_name, "image": image,
-                                  "flavor": flavor, "port": self.settings.port})
-        log.info("docker: %s %s on 127.0.0.1:%s (container %s, volume %s)", image, action, self.settings.port,
+                                  "flavor": _labels(container).get(FLAVOR_LABEL, "mysql"),
+                                  "port": self._port(), "hostname": container.attrs["Config"]["Hostname"]})
+        log.info("docker: %s %s on 127.0.0.1:%s (container %s, volume %s)", image, action, self._port(),
                  self.container_name, self.volume_name)
-        return Started(self.server(), action, {"container": self.container_name, "volume": self.volume_name,
-                                                "image": image})
+        return Started(self.server(), action, self._details(image))
+
+    def _details(self, image: str) -> dict[str, Any]:
+        return {"container": self.container_name, "volume": self.volume_name, "image": image}
+
+    def _recorded_container_answers(self) -> Started | None:
+        """The warm path, without the engine (the SDK import alone costs ~150 ms): the container
+        the last start recorded is running when our generated root password logs in on its
+        port and the server names itself with that container's hostname. Anything else
+        (another image or port asked for, no answer, another server) takes the full path."""
+        recorded = self.state.read().get("docker") or {}
+        wanted = normalize_image(self.settings.image) if self.settings.image else recorded.get("image")
+        if (self.settings.recreate or not recorded.get("hostname") or recorded.get("port") != self._port()
+                or wanted != recorded.get("image") or not self.state.secret("docker_root_password")):
+            return None
+        try:
+            conn = self.server().connect(timeout=2)
+        except Exception as exc:  # not up, or not ours: the engine decides below
+            log.debug("docker: the recorded container does not answer (%s); asking the engine", exc)
+            return None
+        try:
+            with conn.cursor() as cursor:
+                (hostname,), = run(cursor, "docker", "hostname")
+        finally:
+            conn.close()
+        if hostname != recorded["hostname"]:
+            log.debug("docker: the server on port %s is %s, not the recorded %s; asking the engine",
+                      self._port(), hostname, recorded["hostname"])
+            return None
+        return Started(self.server(), "already running", self._details(recorded["image"]))
+
+    def _refuse_other_image(self, made_with: str, image: str) -> None:
+        if self.settings.recreate:
+            return
+        raise ServerError(
+            f"the data volume {self.volume_name} was initialised by {made_with}, not {image}; "
+            "a data directory cannot be downgraded and provision does not guess about upgrades",
+            f"keep the data: provision up --image {made_with}; or start over with an empty server "
+            f"(the data is lost): provision up --image {image} --recreate",
+        )
+
+    def _outdated(self, container, image: str) -> str | None:
+        """Why the container must be replaced (its image or port is not the wanted one), or None."""
+        had = _labels(container).get(IMAGE_LABEL)
+        if had != image:
+            return f"image {had} -> {image}"
+        port = self._bound_port(container)
+        if port != self._port():
+            return f"port {port} -> {self._port()}"
+        return None
 
     def stop(self) -> str:
         client = self._client()
@@ -218,24 +263,27 @@ class DockerBackend:
         return f"container {self.container_name} stopped; data kept in volume {self.volume_name}"
 
     def destroy(self) -> str:
+        """Remove the containers and volumes labelled as this project's; nothing else, whatever its name."""
+        import docker
+
         client = self._client()
         wanted = {"label": [f"{OWNED_LABEL}=true", f"{STATE_LABEL}={self.state_id}"]}
         removed = []
-        named = self._find_container(client)  # refuses a same-named container that is not ours
-        containers = {c.id: c for c in client.containers.list(all=True, filters=wanted)}
-        if named is not None:
-            containers[named.id] = named
-        for container in containers.values():
+        for container in client.containers.list(all=True, filters=wanted):
             container.remove(force=True)
             removed.append(f"container {container.name}")
-        named_volume = self._find_volume(client)
-        volumes = {v.name: v for v in client.volumes.list(filters=wanted)}
-        if named_volume is not None:
-            volumes[named_volume.name] = named_volume
-        for volume in volumes.values():
+        for volume in client.volumes.list(filters=wanted):
             volume.remove(force=True)
             removed.append(f"volume {volume.name}")
-        return "removed " + " and ".join(removed) if removed else "no container or volume of this project"
+        message = "removed " + " and ".join(removed) if removed else "no container or volume of this project"
+        for kind, collection, name in (("container", client.containers, self.container_name),
+                                       ("volume", client.volumes, self.volume_name)):
+            try:
+                collection.get(name)
+            except docker.errors.NotFound:
+                continue
+            message += f"; the {kind} {name} is not this project's and was left alone"
+        return message
 
     def status(self) -> dict[str, Any]:
         recorded = self.state.read().get("docker", {})
@@ -251,7 +299,7 @@ class DockerBackend:
             status.update(state="absent" if volume is None else "absent (volume kept)", health=None)
             return status
         port = self._bound_port(container)
-        status.update(state=container.status, image=_container_image(container), port=port,
+        status.update(state=container.status, image=_labels(container).get(IMAGE_LABEL), port=port,
                       started_at=container.attrs.get("State", {}).get("StartedAt"))
         if container.status == "running":
             try:
@@ -281,9 +329,16 @@ class DockerBackend:
             yield chunk.decode("utf-8", "replace")
 
     # --- how an admin logs in ------------------------------------------------------
+    def _port(self) -> int:
+        """The port the project's container was set up on, unless a port was asked for explicitly."""
+        recorded = self.state.read().get("docker", {}).get("port")
+        if recorded and "port" not in self.settings.explicit:
+            return recorded
+        return self.settings.port
+
     def server(self, port: int | None = None) -> Server:
         password = self.state.secret("docker_root_password") or ""
-        port = port or self.settings.port
+        port = port or self._port()
         admin = DatabaseURL(user="root", password=password, host="127.0.0.1", port=port)
         # the published port is on loopback: skip the TLS handshake (PyMySQL then uses the
         # server's RSA key for caching_sha2_password on a cold cache: PyMySQL[rsa])
@@ -315,8 +370,8 @@ class DockerBackend:
             container = client.containers.get(self.container_name)
         except docker.errors.NotFound:
             return None
-        if not _is_ours(container.labels, self.state_id):
-            raise self._clash("container", container.labels, f"docker rm -f {self.container_name}")
+        if not _is_ours(_labels(container), self.state_id):
+            raise self._clash("container", _labels(container), f"docker rm -f {self.container_name}")
         return container
 
     def _find_volume(self, client):
@@ -326,8 +381,8 @@ class DockerBackend:
             volume = client.volumes.get(self.volume_name)
         except docker.errors.NotFound:
             return None
-        if not _is_ours(volume.attrs.get("Labels"), self.state_id):
-            raise self._clash("volume", volume.attrs.get("Labels"),
+        if not _is_ours(_labels(volume), self.state_id):
+            raise self._clash("volume", _labels(volume),
                               f"docker volume rm {self.volume_name} (its data is lost)")
         return volume
 
@@ -341,11 +396,11 @@ class DockerBackend:
             "--state-dir (the names derive from it)",
         )
 
-    def _labels(self, image: str, flavor: str | None = None) -> dict[str, str]:
+    def _our_labels(self, image: str, flavor: str | None = None) -> dict[str, str]:
         labels = {OWNED_LABEL: "true", STATE_LABEL: self.state_id,
                   PROJECT_LABEL: str(self.settings.project_dir), IMAGE_LABEL: image}
         if flavor:
-            labels["dev.provision.flavor"] = flavor
+            labels[FLAVOR_LABEL] = flavor
         return labels
 
     def _image(self, client, image: str) -> dict[str, Any]:
@@ -373,26 +428,37 @@ class DockerBackend:
         return attrs
 
     def _create(self, client, image: str, image_attrs: dict[str, Any]):
+        import docker
+
         password = self.state.secret("docker_root_password", generate=True)
         environment = {
             # both spellings: the official mariadb image prefers MARIADB_*, mysql reads MYSQL_*
             "MYSQL_ROOT_PASSWORD": password,
             "MARIADB_ROOT_PASSWORD": password,
-            # no time zone tables: the slowest step of the first start, and apps use UTC offsets
+            # no named time zone tables: loading them took 2.4 s of MySQL 9.7's 9.5 s first start
+            # (bench/README.md); offsets such as '+00:00' work without them
             "MYSQL_INITDB_SKIP_TZINFO": "1",
             "MARIADB_INITDB_SKIP_TZINFO": "1",
         }
         flavor = image_flavor(image_attrs, image)
-        return client.containers.create(
-            image,
-            command=list(SERVER_ARGS),
-            name=self.container_name,
-            detach=True,
-            environment=environment,
-            labels=self._labels(image, flavor),
-            ports={SERVER_PORT: ("127.0.0.1", self.settings.port)},
-            volumes={self.volume_name: {"bind": DATA_DIR, "mode": "rw"}},
-        )
+        try:
+            return client.containers.create(
+                image,
+                command=[*SERVER_ARGS, *(MYSQL_ARGS if flavor == "mysql" else ())],
+                name=self.container_name,
+                detach=True,
+                environment=environment,
+                labels=self._our_labels(image, flavor),
+                ports={SERVER_PORT: ("127.0.0.1", self._port())},
+                volumes={self.volume_name: {"bind": DATA_DIR, "mode": "rw"}},
+            )
+        except docker.errors.APIError as exc:
+            raise ServerError(
+                f"Docker could not create container {self.container_name} from {image}: "
+                f"{getattr(exc, 'explanation', None) or exc}",
+                "is it a MySQL or MariaDB server image (it needs an entrypoint and a command)? "
+                "choose another with --image",
+            ) from None
 
     def _start(self, container) -> None:
         import docker
@@ -426,11 +492,20 @@ class DockerBackend:
             raise
         conn.close()
 
-    def _remove(self, container, volume) -> None:
-        if container is not None:
-            container.remove(force=True)
-        if volume is not None:
-            volume.remove(force=True)
+    def _remove(self, container, volume, *, quietly: bool = False) -> None:
+        import docker
+
+        for thing in (container, volume):
+            if thing is None:
+                continue
+            try:
+                thing.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.DockerException:
+                if not quietly:
+                    raise
+                log.warning("docker: could not remove %s", getattr(thing, "name", thing))
 
     def _bound_port(self, container) -> int | None:
         bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
@@ -440,11 +515,11 @@ class DockerBackend:
         return None
 
     def _check_port_free(self) -> None:
-        if is_listening("127.0.0.1", self.settings.port):
+        if is_listening("127.0.0.1", self._port()):
             raise self._port_taken()
 
     def _port_taken(self) -> ServerError:
-        port = self.settings.port
+        port = self._port()
         holder = port_holder(port) or "another process"
         return ServerError(
             f"port {port} on 127.0.0.1 is already in use by {holder}",
@@ -453,10 +528,13 @@ class DockerBackend:
         )
 
 
-def _container_image(container) -> str | None:
-    if container is None:
-        return None
-    return (container.labels or {}).get(IMAGE_LABEL)
+def _labels(thing) -> dict[str, str]:
+    """The labels of a volume (attrs.Labels) or a container (attrs.Config.Labels); {} for None."""
+    if thing is None:
+        return {}
+    attrs = thing.attrs
+    labels = attrs["Labels"] if "Labels" in attrs else (attrs.get("Config") or {}).get("Labels")
+    return labels or {}
 
 
 def _connect(docker, timeout: float):

@@ -1,0 +1,200 @@
+"""Benchmark of `provision up --backend docker`, side by side with a plain `docker run`.
+
+For each image, one run measures (wall clock, the real CLI in a subprocess):
+  first up       a fresh project: container and volume created, data directory initialised,
+                 database/user/grants converged, URL proven, .env written
+  up after down  the container stopped, data kept in the volume
+  warm up        already up (what a second `make dev-db` costs; median of --warm-runs)
+against the baseline
+  plain run      docker run -d -e MYSQL_ROOT_PASSWORD=... -p 127.0.0.1:PORT:3306 IMAGE, then wait
+                 until root logs in and SELECT 1 answers (what a developer does by hand)
+and, to explain the difference:
+  plain run, tz skipped   the same with MYSQL_INITDB_SKIP_TZINFO=1 (provision skips the tz tables)
+  plain restart           docker stop, docker start, wait for the first query
+
+Targets (issue 3): first up <= 0.7x the plain run; warm up < 0.5 s.
+
+Run: python bench/bench_docker.py [--image IMAGE ...] [--warm-runs N]
+Default images: $PROVISION_TEST_MYSQL_IMAGE and $PROVISION_TEST_MARIADB_IMAGE (or the local
+provision-test/mysql:9.7 and provision-test/mariadb:10.11). Results: bench/results/bench_docker.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from provision.ports import free_port  # noqa: E402
+from provision.probe import Server, wait_until_ready  # noqa: E402
+from provision.url import DatabaseURL  # noqa: E402
+
+PROVISION = [sys.executable, "-m", "provision"]
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("PROVISION_")}
+LABEL = "dev.provision.bench=1"  # the baseline containers are ours too: removed by this label
+
+
+def settle() -> None:
+    """Write back what the previous step left dirty, so no measurement pays for the one before."""
+    os.sync()
+
+
+def timed(command: list[str], cwd: Path | None = None) -> float:
+    settle()
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr}")
+    return elapsed
+
+
+def wait_first_query(port: int, password: str) -> None:
+    server = Server(admin=DatabaseURL(user="root", password=password, port=port), host="127.0.0.1", port=port,
+                    local=True)
+    conn = wait_until_ready(server, timeout=180, what="plain container")
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    conn.close()
+
+
+class Plain:
+    """The baseline: the docker CLI when installed (what a developer types), else the SDK."""
+
+    def __init__(self, image: str):
+        import docker
+
+        self.image = image
+        self.client = docker.from_env(timeout=300)
+        self.cli = shutil.which("docker")
+
+    def run(self, *, skip_tz: bool) -> tuple[float, str, int, str]:
+        port, password = free_port(), secrets.token_urlsafe(16)
+        env = {"MYSQL_ROOT_PASSWORD": password, "MARIADB_ROOT_PASSWORD": password}
+        if skip_tz:
+            env.update(MYSQL_INITDB_SKIP_TZINFO="1", MARIADB_INITDB_SKIP_TZINFO="1")
+        settle()
+        start = time.perf_counter()
+        if self.cli:
+            # the password goes through the environment of the docker CLI, not its argv
+            command = [self.cli, "run", "-d", "--label", LABEL, "-p", f"127.0.0.1:{port}:3306",
+                       *(arg for name in env for arg in ("-e", name)), self.image]
+            result = subprocess.run(command, env={**ENV, **env}, capture_output=True, text=True, check=True)
+            container_id = result.stdout.strip()
+        else:
+            container_id = self.client.containers.run(
+                self.image, detach=True, environment=env, labels={"dev.provision.bench": "1"},
+                ports={"3306/tcp": ("127.0.0.1", port)}).id
+        wait_first_query(port, password)
+        return time.perf_counter() - start, container_id, port, password
+
+    def restart(self, container_id: str, port: int, password: str) -> float:
+        container = self.client.containers.get(container_id)
+        container.stop(timeout=60)
+        settle()
+        start = time.perf_counter()
+        container.start()
+        wait_first_query(port, password)
+        return time.perf_counter() - start
+
+    def remove(self, container_id: str) -> None:
+        self.client.containers.get(container_id).remove(force=True, v=True)
+
+
+def bench_image(image: str, warm_runs: int) -> dict:
+    plain = Plain(image)
+    print(f"\n{image}", flush=True)
+    row: dict = {"image": image}
+
+    elapsed, container_id, port, password = plain.run(skip_tz=False)
+    try:
+        row["plain_run"] = elapsed
+        row["plain_restart"] = plain.restart(container_id, port, password)
+    finally:
+        plain.remove(container_id)
+    elapsed, container_id, _, _ = plain.run(skip_tz=True)
+    plain.remove(container_id)
+    row["plain_run_skip_tz"] = elapsed
+
+    project = Path(tempfile.mkdtemp(prefix="bench-docker-"))
+    port = str(free_port())
+    try:
+        row["first_up"] = timed([*PROVISION, "up", "--backend", "docker", "--image", image, "--port", port],
+                                cwd=project)
+        timed([*PROVISION, "down"], cwd=project)
+        row["up_after_down"] = timed([*PROVISION, "up", "--port", port], cwd=project)
+        row["warm_up"] = statistics.median(
+            timed([*PROVISION, "up", "--port", port], cwd=project) for _ in range(warm_runs))
+    finally:
+        subprocess.run([*PROVISION, "destroy", "--yes"], cwd=project, env=ENV, capture_output=True)
+        shutil.rmtree(project, ignore_errors=True)
+
+    row["ratio_first_up"] = row["first_up"] / row["plain_run"]
+    row["ratio_up_after_down"] = row["up_after_down"] / row["plain_run"]
+    row["ratio_warm_up"] = row["warm_up"] / row["plain_run"]
+    row["ratio_up_after_down_vs_restart"] = row["up_after_down"] / row["plain_restart"]
+    row["target_first_up_met"] = row["ratio_first_up"] <= 0.7
+    row["target_warm_up_met"] = row["warm_up"] < 0.5
+    print(f"  plain docker run + first query     {row['plain_run']:6.2f} s", flush=True)
+    print(f"  plain run, MYSQL_INITDB_SKIP_TZINFO {row['plain_run_skip_tz']:6.2f} s")
+    print(f"  plain docker stop/start + query    {row['plain_restart']:6.2f} s")
+    print(f"  provision first up                 {row['first_up']:6.2f} s  {row['ratio_first_up']:.2f}x plain run"
+          f"  (target <= 0.7x: {'met' if row['target_first_up_met'] else 'MISSED'})")
+    print(f"  provision up after down            {row['up_after_down']:6.2f} s  "
+          f"{row['ratio_up_after_down']:.2f}x plain run, {row['ratio_up_after_down_vs_restart']:.2f}x plain restart")
+    print(f"  provision warm up (median of {warm_runs})     {row['warm_up']:6.2f} s  "
+          f"{row['ratio_warm_up']:.2f}x plain run  (target < 0.5 s: "
+          f"{'met' if row['target_warm_up_met'] else 'MISSED'})")
+    return row
+
+
+def default_images() -> list[str]:
+    import docker
+
+    client = docker.from_env(timeout=30)
+    images = []
+    for variable, default in (("PROVISION_TEST_MYSQL_IMAGE", "provision-test/mysql:9.7"),
+                              ("PROVISION_TEST_MARIADB_IMAGE", "provision-test/mariadb:10.11")):
+        name = os.environ.get(variable) or default
+        try:
+            client.images.get(name)
+            images.append(name)
+        except docker.errors.ImageNotFound:
+            print(f"skipping {name}: not on this machine (bash docker/build-image.sh, or set {variable})",
+                  file=sys.stderr)
+    return images
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", action="append", help="image to measure (repeatable)")
+    parser.add_argument("--warm-runs", type=int, default=5)
+    args = parser.parse_args()
+    images = args.image or default_images()
+    if not images:
+        print("no image to measure", file=sys.stderr)
+        return 1
+    rows = [bench_image(image, args.warm_runs) for image in images]
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / "bench_docker.json").write_text(json.dumps({
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": platform.platform(),
+        "cpus": os.cpu_count(), "load_average": os.getloadavg(), "rows": rows,
+    }, indent=2) + "\n")
+    print(f"\nresults: {results / 'bench_docker.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
