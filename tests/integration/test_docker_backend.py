@@ -26,6 +26,7 @@ import tarfile
 import threading
 import time
 
+import docker
 import pymysql
 import pytest
 
@@ -552,7 +553,10 @@ def foreign_image(docker_client):
     docker_client.images.load(archive.getvalue())
     assert docker_client.images.get(FOREIGN_IMAGE).attrs["Architecture"] == arch
     yield FOREIGN_IMAGE
-    docker_client.images.remove(FOREIGN_IMAGE, force=True)
+    try:
+        docker_client.images.remove(FOREIGN_IMAGE, force=True)
+    except docker.errors.ImageNotFound:
+        pass  # another test session on this engine removed it first
 
 
 # --- pure functions -----------------------------------------------------------------------
