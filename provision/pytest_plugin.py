@@ -1,2 +1,165 @@
-"""pytest plugin: fresh MySQL databases per test (fixtures mysql_server, mysql_db, mysql_url)."""
+"""pytest plugin: fresh MySQL databases per test (fixtures mysql_server, mysql_db, mysql_url).
+
+    def test_signup(mysql_db):            # a fresh database (a copy of the template, if any)
+        conn = mysql_db.connect()          # or mysql_db.url / the mysql_url fixture
+
+Options (ini name in brackets), highest first: command line, ini, default.
+  --mysql-server [mysql_server]   auto (default) | dev | native | docker | mysql://root:PW@HOST:PORT/
+  --mysql-image [mysql_image]     image for docker (default provision-test/mysql:9.7, or
+                                  $PROVISION_TEST_MYSQL_IMAGE)
+  --mysql-template [mysql_template]  alembic.ini (or its folder), a .sql file or module:function
+  --mysql-keep [mysql_keep]       keep the test databases (listed at the end) until the next
+                                  session on that server sweeps them
+  --mysql-pool [mysql_pool]       databases made ahead, used ones dropped behind, while tests
+                                  run (default: 1, 2 with a template; 0: all inline)
+
+Importing this module is cheap: pymysql, docker and testcontainers are imported only when
+a fixture runs. The fixture names differ from pytest-mysql's (mysql, mysql_proc, mysql_noproc).
+Under pytest-xdist the workers of one run share one throwaway server: the first worker that
+needs it starts it on behalf of the controller, which removes it at the end (and its
+watchdog does if the controller is killed).
+"""
 from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+
+import pytest
+
+_OPTIONS = {
+    # name: (help, default)
+    "server": ("where test databases live: auto | dev | native | docker | an admin URL "
+               "mysql://root:PASSWORD@HOST:PORT/ (default auto: the project's dev server when it is up, "
+               "else a throwaway native server, else docker)", "auto"),
+    "image": ("docker image for --mysql-server=docker (default $PROVISION_TEST_MYSQL_IMAGE or "
+              "provision-test/mysql:9.7)", ""),
+    "pool": ("how many test databases are made ahead: their CREATE (or copy) and the DROP of used ones "
+             "run on the server while tests run (default 1, 2 with a template; 0: inline)", ""),
+    "template": ("build this once into a template database and give each test a copy: an alembic.ini "
+                 "(or its folder), a .sql file, or module:function taking the database", ""),
+}
+_RUN_KEY = "provision_run"
+_RUN_OWNER = "provision_owner"
+_controller_key = pytest.StashKey["_Controller"]()
+_databases_key = pytest.StashKey["object"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("provision", "ephemeral MySQL/MariaDB databases (provision)")
+    for name, (text, default) in _OPTIONS.items():
+        group.addoption(f"--mysql-{name}", dest=f"provision_mysql_{name}", default=None, help=text)
+        parser.addini(f"mysql_{name}", text, default=default)
+    group.addoption("--mysql-keep", dest="provision_mysql_keep", action="store_true", default=None,
+                    help="keep the test databases after the run for a look (listed at the end; the next "
+                         "session on that server sweeps them)")
+    parser.addini("mysql_keep", "keep the test databases after the run", type="bool", default=False)
+
+
+@dataclass(frozen=True)
+class Options:
+    server: str
+    image: str | None
+    template: str | None
+    keep: bool
+    pool: int | None
+
+
+def options(config: pytest.Config) -> Options:
+    def value(name: str):
+        given = config.getoption(f"provision_mysql_{name}")
+        return given if given is not None else config.getini(f"mysql_{name}")
+
+    pool = value("pool")
+    try:
+        pool = int(pool) if pool not in (None, "") else None
+    except ValueError:
+        raise pytest.UsageError(f"--mysql-pool must be a whole number, not {pool!r}") from None
+    return Options(server=value("server") or "auto", image=value("image") or None,
+                   template=value("template") or None, keep=bool(value("keep")), pool=pool)
+
+
+class _Controller:
+    """Only in the xdist controller: name the run's shared server, remove it at the end."""
+
+    def __init__(self) -> None:
+        self.key = f"x{os.getpid()}{secrets.token_hex(3)}"
+        self.workers = 0
+
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput[_RUN_KEY] = self.key
+        node.workerinput[_RUN_OWNER] = os.getpid()
+        self.workers += 1
+
+    def finish(self) -> None:
+        if not self.workers:
+            return  # no xdist workers: nothing was shared
+        from .throwaway import reap, run_dir
+
+        reap(run_dir(self.key))  # also removes the start lock; a no-op when no worker started one
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        controller = _Controller()
+        config.pluginmanager.register(controller, "provision-xdist-controller")
+        config.stash[_controller_key] = controller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    controller = config.stash.get(_controller_key, None)
+    if controller is not None:
+        controller.finish()
+
+
+@pytest.fixture(scope="session")
+def mysql_server(request: pytest.FixtureRequest):
+    """The server test databases live on (an ``EphemeralServer``: ``.url``, ``.kind``, ``.flavor``)."""
+    from .ephemeral import open_server
+
+    config = request.config
+    opts = options(config)
+    worker = getattr(config, "workerinput", None) or {}
+    with open_server(opts.server, image=opts.image, project_dir=config.rootpath,
+                     share_key=worker.get(_RUN_KEY), owner_pid=worker.get(_RUN_OWNER)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mysql_databases(request: pytest.FixtureRequest, mysql_server):
+    """The session's janitor (``provision.ephemeral.Databases``): makes, copies and drops databases."""
+    from .ephemeral import Databases
+
+    opts = options(request.config)
+    databases = Databases(mysql_server, template=opts.template, keep=opts.keep, pool=opts.pool,
+                          project_dir=request.config.rootpath)
+    with databases:
+        request.config.stash[_databases_key] = databases
+        yield databases
+
+
+@pytest.fixture
+def mysql_db(mysql_databases):
+    """A fresh database for this test (a copy of --mysql-template, if given), dropped after it."""
+    db = mysql_databases.create()
+    yield db
+    mysql_databases.release(db)
+
+
+@pytest.fixture
+def mysql_url(mysql_db) -> str:
+    """The URL of this test's fresh database (``mysql://user:password@host:port/name?charset=utf8mb4``)."""
+    return str(mysql_db.url)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    databases = config.stash.get(_databases_key, None)
+    if databases is None or not databases.kept:
+        return
+    server = databases.ephemeral
+    where = server.server.admin.redacted() if server is not None else str(databases.server.admin.redacted())
+    terminalreporter.write_line(f"provision: kept {len(databases.kept)} test database(s) on {where}: "
+                                + ", ".join(databases.kept[:10]) + (" ..." if len(databases.kept) > 10 else ""))
+    if server is not None and server.kind in ("native", "docker"):
+        terminalreporter.write_line("provision: that server is a throwaway one and is gone now; "
+                                    "use --mysql-server=dev or an admin URL to keep databases")

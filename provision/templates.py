@@ -268,9 +268,14 @@ def capture(conn, template: str) -> CopyPlan:
 
 
 # --- copying ------------------------------------------------------------------------------------
+def copy_script(plan: CopyPlan, target: str) -> str:
+    """CREATE DATABASE + the whole plan as one multi-statement text."""
+    return ";\n".join([plan.create_database(target), *plan.statements(target)])
+
+
 def copy_replay(conn, plan: CopyPlan, target: str) -> None:
-    """The chosen copy: CREATE DATABASE + the whole plan in one multi-statement round trip."""
-    script = ";\n".join([plan.create_database(target), *plan.statements(target)])
+    """The chosen copy: the copy script in one round trip (on a multi-statement connection)."""
+    script = copy_script(plan, target)
     with conn.cursor() as cursor:
         cursor.execute(script)
         while cursor.nextset():
@@ -327,18 +332,21 @@ COPIERS = {"replay": copy_replay, "serial": copy_serial, "like": copy_like}
 
 # --- proving a copy ---------------------------------------------------------------------------------
 def fingerprint(conn, database: str) -> dict[str, list]:
-    """What must be equal between a template and its copy."""
+    """What must be equal between a template and its copy: the information_schema view of
+    columns, indexes, keys, triggers and routines, each table's SHOW CREATE TABLE and checksum."""
     result: dict[str, list] = {}
     with conn.cursor() as cursor:
         for part in ("columns", "indexes", "foreign_keys", "tables", "triggers", "routines"):
             rows = run(cursor, "ephemeral", f"fingerprint_{part}", {"database": database})
             result[part] = [tuple(_neutral(v, database) for v in row) for row in rows if row[0] != MARKER]
-        checksums = []
+        checksums, ddl = [], []
         for table, kind in run(cursor, "ephemeral", "tables", {"database": database}):
             if kind != "VIEW" and table != MARKER:
                 checksums.append((table, run(cursor, "ephemeral", "checksum_table", database=database,
                                              table=table)[0][1]))
+                ddl.append(run(cursor, "ephemeral", "show_create_table", database=database, table=table)[0])
         result["rows"] = checksums
+        result["ddl"] = ddl  # the exact definition, AUTO_INCREMENT included
     return result
 
 

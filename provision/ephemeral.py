@@ -1,0 +1,572 @@
+"""Ephemeral databases for test suites: a fresh database (or a copy of a migrated template)
+per test, on a real server, dropped afterwards, swept after a crash.
+
+Names: ``<prefix>_t_<host>_<worker>_<pid>_<random>``. ``host`` is a 4-hex tag of this
+machine (hostname + pid namespace), ``worker`` the xdist worker (``gw0``) or ``main``,
+``pid`` the process that owns the database. Two sessions never share a name, and a sweep
+drops only names that parse, carry this host's tag and whose pid is gone: nothing of
+anyone else's. ``Databases`` is the janitor of one process: it holds one admin
+connection, creates, drops and sweeps.
+
+Where: ``open_server(spec)`` turns ``auto``/``dev``/``native``/``docker``/an admin URL
+into an ``EphemeralServer``. ``auto`` prefers the project's dev server (``.devdb`` state)
+when it answers: its app user may create ``<database>_*`` databases, so the prefix there
+is the app's database name. Then a throwaway native server, then docker.
+
+TLS: our own loopback servers are connected to without TLS. Any other server keeps
+PyMySQL's default negotiation, but the SSL context of the first connection is reused, so
+a server that requires TLS still gets it without the ~40 ms CA-bundle load per connect.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import ConfigError, ServerError
+from .names import quote, validate_database
+from .probe import Server, connect, describe_login_error, error_code, server_info
+from .sql import render, run
+from .throwaway import EphemeralServer, ephemeral_server, process_alive
+from .url import DatabaseURL, parse
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "provision"
+_NAME = re.compile(r"(?P<prefix>[A-Za-z_][A-Za-z0-9_]*?)_t_(?P<host>[0-9a-f]{4})_(?P<worker>gw\d+|main)"
+                   r"_(?P<pid>\d+)_(?P<rand>[0-9a-f]{6})")
+
+__all__ = ["Databases", "EphemeralDatabase", "EphemeralServer", "ephemeral_database", "ephemeral_server",
+           "open_server", "database_name", "parse_name"]
+
+
+# --- names -----------------------------------------------------------------------------------
+def host_tag() -> str:
+    """4 hex digits for this machine; pids are only compared between equal tags."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return hashlib.sha256(f"{socket.gethostname()}|{namespace}".encode()).hexdigest()[:4]
+
+
+def worker_id() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return worker if re.fullmatch(r"gw\d+", worker) else "main"
+
+
+def database_name(prefix: str = DEFAULT_PREFIX, *, worker: str | None = None, pid: int | None = None,
+                  host: str | None = None, rand: str | None = None) -> str:
+    name = (f"{prefix}_t_{host or host_tag()}_{worker or worker_id()}_{pid or os.getpid()}"
+            f"_{rand or secrets.token_hex(3)}")
+    if len(name) > 64:
+        raise ConfigError(f"the test database prefix {prefix!r} is too long ({name!r} has {len(name)} characters)",
+                          "use a prefix of at most 30 characters")
+    return validate_database(name)
+
+
+def parse_name(name: str) -> dict[str, Any] | None:
+    match = _NAME.fullmatch(name)
+    if not match:
+        return None
+    parts = match.groupdict()
+    parts["pid"] = int(parts["pid"])
+    return parts
+
+
+def is_orphan(name: str, prefix: str) -> bool:
+    """One of our test databases whose owning process on this machine is gone."""
+    parts = parse_name(name)
+    return bool(parts and parts["prefix"] == prefix and parts["host"] == host_tag()
+                and not process_alive(parts["pid"]))
+
+
+def like_pattern(prefix: str, kind: str = "t") -> str:
+    return prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + f"\\_{kind}\\_%"
+
+
+# --- TLS -----------------------------------------------------------------------------------------
+class Tls:
+    """Connect options: none for our loopback servers; else the first connection's SSL context."""
+
+    def __init__(self, local: bool):
+        self.local = local
+        self._options: dict[str, Any] | None = {"ssl_disabled": True} if local else None
+        self._lock = threading.Lock()
+
+    def options(self) -> dict[str, Any]:
+        return dict(self._options or {})
+
+    def learn(self, conn) -> None:
+        with self._lock:
+            if self._options is not None:
+                return
+            from pymysql.constants import CLIENT
+
+            if getattr(conn, "ssl", False) and conn.server_capabilities & CLIENT.SSL:
+                self._options = {"ssl": conn.ctx}  # TLS stays on (and required), the context is reused
+            else:
+                self._options = {"ssl_disabled": True}  # the server offers no TLS: nothing changes
+
+
+# --- databases ----------------------------------------------------------------------------------
+@dataclass
+class EphemeralDatabase:
+    """A database of one test: ``url`` (with the login), ``name``, ``connect()``."""
+
+    name: str
+    url: DatabaseURL
+    tls: Tls = field(repr=False, default_factory=lambda: Tls(False))
+
+    def connect(self, *, multi_statements: bool = False, **kwargs):
+        """A PyMySQL connection to this database (autocommit on, utf8mb4)."""
+        if multi_statements:
+            from pymysql.constants import CLIENT
+
+            kwargs["client_flag"] = kwargs.get("client_flag", 0) | CLIENT.MULTI_STATEMENTS
+        options = self.tls.options()
+        options.update(kwargs)
+        conn = connect(self.url, **options)
+        self.tls.learn(conn)
+        return conn
+
+    def __str__(self) -> str:
+        return str(self.url)
+
+
+def _admin_connect(server: Server, tls: Tls):
+    from pymysql.constants import CLIENT
+
+    try:
+        conn = connect(server.admin, database=None, client_flag=CLIENT.MULTI_STATEMENTS, **tls.options())
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        raise describe_login_error(exc, server.admin, "ephemeral databases") from exc
+    tls.learn(conn)
+    return conn
+
+
+class _Deferred:
+    """Statements sent now whose results are read later: the server works while the test runs.
+
+    PyMySQL has no asynchronous API, so this uses its two halves of ``query()``
+    (``_execute_command`` and ``_read_query_result``); nothing else may use the connection
+    in between, which ``Databases`` ensures by collecting before any other use.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.what: str | None = None
+
+    def send(self, sql: str, what: str) -> None:
+        from pymysql.constants import COMMAND
+
+        assert self.what is None, "collect() the previous statements first"
+        self.conn._execute_command(COMMAND.COM_QUERY, sql.encode(self.conn.encoding))
+        self.what = what
+
+    def collect(self) -> None:
+        if self.what is None:
+            return
+        what, self.what = self.what, None
+        try:
+            self.conn._read_query_result()
+            while self.conn._result is not None and self.conn._result.has_next:
+                self.conn.next_result()
+        except Exception as exc:
+            if error_code(exc) is None:
+                raise
+            raise ServerError(f"{what} failed: {exc}",
+                              "run with --mysql-pool=0 to see it fail where it happens") from exc
+
+
+class Databases:
+    """Make, copy and drop the test databases of one process on one server.
+
+    With ``pool`` > 0 (the default: 1, 2 with a template) that many databases are made
+    ahead: ``create()`` takes a ready one and sends, without waiting, the statements that
+    drop the databases released since and make the next one; the server runs them while
+    the test runs, and the next ``create()`` reads their results. The critical path of a
+    test is then reading an OK packet instead of two DDL round trips (bench/README.md).
+    ``pool=0`` creates and drops inline.
+    """
+
+    def __init__(self, server: EphemeralServer | Server, *, prefix: str | None = None, template: Any = None,
+                 keep: bool = False, pool: int | None = None, project_dir: Path | None = None,
+                 lock_timeout: float = 600.0):
+        self.ephemeral = server if isinstance(server, EphemeralServer) else None
+        self.server = server.server if isinstance(server, EphemeralServer) else server
+        default_prefix = self.ephemeral.details.get("prefix") if self.ephemeral else None
+        self.prefix = prefix or default_prefix or DEFAULT_PREFIX
+        database_name(self.prefix)  # a prefix too long for a name fails here, with a hint
+        from .templates import as_template
+
+        self.template = as_template(template, base_dir=project_dir)
+        self.keep = keep
+        self.pool_size = (2 if self.template else 1) if pool is None else pool
+        self.lock_timeout = lock_timeout
+        self.tls = Tls(self.server.local)
+        self.conn = None
+        self.info = None
+        self.plan = None  # templates.CopyPlan
+        self.template_name: str | None = None
+        self.made: set[str] = set()  # given to tests, not released
+        self.kept: list[str] = []
+        self._stem: str | None = None
+        self._deferred: _Deferred | None = None
+        self._ready: list[str] = []  # made ahead, results read
+        self._sent: list[str] = []  # made ahead, results not read yet
+        self._released: list[str] = []  # to drop with the next batch
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def open(self) -> "Databases":
+        self.conn = _admin_connect(self.server, self.tls)
+        self.info = server_info(self.conn)
+        swept = self.sweep()
+        if swept:
+            log.info("ephemeral: dropped %d database(s) of killed test runs: %s", len(swept), ", ".join(swept))
+        if self.template is not None:
+            self._prepare_template()
+        if self.pool_size > 0:
+            self._deferred = _Deferred(self.conn)
+            self._send_batch(self.pool_size)
+        return self
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            self._collect()
+        except Exception as exc:  # the last batch failed; drop what may exist anyway
+            log.warning("ephemeral: %s", exc)
+        leftovers = set(self._ready) | set(self._sent) | set(self._released)
+        for name in sorted(self.made):
+            if self.keep:
+                self.kept.append(name)
+            else:
+                leftovers.add(name)
+        for name in sorted(leftovers):
+            self._drop_now(name)
+        self._ready, self._sent, self._released = [], [], []
+        self.conn.close()
+        self.conn = None
+
+    def __enter__(self) -> "Databases":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- the work ----------------------------------------------------------------------------------
+    def new_name(self) -> str:
+        if self._stem is None:  # host tag and worker are fixed for the process; the pid may change (fork)
+            self._stem = f"{self.prefix}_t_{host_tag()}_{worker_id()}_"
+        return validate_database(f"{self._stem}{os.getpid()}_{secrets.token_hex(3)}")
+
+    def create(self) -> EphemeralDatabase:
+        """A fresh database (a copy of the template, if there is one)."""
+        if self._deferred is None:
+            name = self.make(self.conn)
+        else:
+            self._collect()
+            if not self._ready:  # more databases taken than made ahead: make one now
+                self._send_batch(1)
+                self._collect()
+            name = self._ready.pop(0)
+            self._send_batch(1)
+        self.made.add(name)
+        return self.database(name)
+
+    def make_script(self, name: str) -> str:
+        if self.plan is not None:
+            from .templates import copy_script
+
+            return copy_script(self.plan, name)
+        return render("ephemeral", "create_database", database=name)
+
+    def make(self, conn, name: str | None = None) -> str:
+        """Make a database now, on ``conn`` (a multi-statement connection)."""
+        name = name or self.new_name()
+        with conn.cursor() as cursor:
+            cursor.execute(self.make_script(name))
+            while cursor.nextset():
+                pass
+        return name
+
+    def database(self, name: str) -> EphemeralDatabase:
+        url = replace(self.server.admin, database=name,
+                      query=tuple(self.server.admin.query) or (("charset", "utf8mb4"),))
+        return EphemeralDatabase(name=name, url=url, tls=self.tls)
+
+    def release(self, db: EphemeralDatabase | str) -> None:
+        """The test is over: drop its database (with the next batch, when making ahead)."""
+        name = db if isinstance(db, str) else db.name
+        self.made.discard(name)
+        if self.keep:
+            self.kept.append(name)
+        elif self._deferred is not None:
+            self._released.append(name)
+        else:
+            self._drop_now(name)
+
+    drop = release
+
+    def _send_batch(self, count: int) -> None:
+        names = [self.new_name() for _ in range(count)]
+        drops = [render("ephemeral", "drop_database", database=name) for name in self._released]
+        self._deferred.send(";\n".join(drops + [self.make_script(name) for name in names]),
+                            f"making test database(s) {', '.join(names)} on {self.server.admin.redacted()}")
+        self._released, self._sent = [], names
+
+    def _collect(self) -> None:
+        if self._deferred is None:
+            return
+        sent, self._sent = self._sent, []
+        try:
+            self._deferred.collect()
+        except BaseException:
+            self._released.extend(sent)  # they may half exist: DROP IF EXISTS them later
+            raise
+        self._ready.extend(sent)
+
+    def _drop_now(self, name: str) -> None:
+        self._collect()
+        with self.conn.cursor() as cursor:
+            cursor.execute(render("ephemeral", "drop_database", database=name))
+        self.made.discard(name)
+
+    def sweep(self) -> list[str]:
+        """Drop test databases whose owning process on this machine is gone."""
+        self._collect()
+        dropped = []
+        with self.conn.cursor() as cursor:
+            for (name,) in run(cursor, "ephemeral", "list_databases", {"pattern": like_pattern(self.prefix)}):
+                if is_orphan(name, self.prefix):
+                    cursor.execute(render("ephemeral", "drop_database", database=name))
+                    dropped.append(name)
+        return dropped
+
+    def list_ours(self) -> list[str]:
+        self._collect()
+        with self.conn.cursor() as cursor:
+            return [row[0] for row in run(cursor, "ephemeral", "list_databases",
+                                          {"pattern": like_pattern(self.prefix)})]
+
+    # --- templates ------------------------------------------------------------------------------------
+    def _prepare_template(self) -> None:
+        from . import templates
+
+        name = self.template.database_name(self.prefix, self.info.version)
+        validate_database(name)
+        self.template_name = name
+        with self.conn.cursor() as cursor:
+            got = run(cursor, "ephemeral", "get_lock", {"lock": name, "timeout": self.lock_timeout})[0][0]
+            if got != 1:
+                raise ServerError(f"waited {self.lock_timeout:.0f} s for another test run building template {name}",
+                                  "check for a hung test run on this server")
+            try:
+                built = self._ensure_template(cursor, name)
+            finally:
+                run(cursor, "ephemeral", "release_lock", {"lock": name})
+        plan = templates.capture(self.conn, name)
+        templates.order_views(self.conn, plan, self.new_name())
+        scratch = self.new_name()
+        try:
+            templates.prove_copy(self.conn, plan, scratch)
+        finally:
+            self._drop_now(scratch)
+        self.plan = plan
+        log.info("ephemeral: template %s %s (%d tables, %d seeded)", name,
+                 "built" if built else "reused", len(plan.tables), len(plan.seeds))
+
+    def _ensure_template(self, cursor, name: str) -> bool:
+        from .templates import MARKER
+
+        exists = run(cursor, "ephemeral", "database_charset", {"database": name})
+        if exists:
+            tables = {row[0] for row in run(cursor, "ephemeral", "tables", {"database": name})}
+            if MARKER in tables:
+                return False
+            log.info("ephemeral: template %s is incomplete (a build was interrupted); rebuilding", name)
+        cursor.execute(render("ephemeral", "drop_database", database=name))
+        cursor.execute(render("ephemeral", "create_database_as", database=name, charset="utf8mb4",
+                              collation=self._collation(cursor)))
+        try:
+            self.template.setup(self.database(name))
+            cursor.execute(f"CREATE TABLE {quote(name)}.{quote(MARKER)} (built_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)")
+        except BaseException:
+            cursor.execute(render("ephemeral", "drop_database", database=name))
+            raise
+        family = f"{self.prefix}_tpl_{self.template.family}_"
+        for (other,) in run(cursor, "ephemeral", "list_databases", {"pattern": like_pattern(self.prefix, "tpl")}):
+            if other.startswith(family) and other != name:
+                cursor.execute(render("ephemeral", "drop_database", database=other))  # an older key
+                log.info("ephemeral: dropped outdated template %s", other)
+        return True
+
+    def _collation(self, cursor) -> str:
+        from .bootstrap import COLLATIONS
+
+        for candidate in COLLATIONS[self.info.flavor]:
+            if run(cursor, "bootstrap", "collation_exists", {"collation": candidate}):
+                return candidate
+        return "utf8mb4_general_ci"
+
+
+# --- servers --------------------------------------------------------------------------------------
+def dev_server(project_dir: Path | None = None) -> EphemeralServer | None:
+    """The project's dev server (``provision up``), when its state exists and its URL logs in."""
+    from .api import current_url
+    from .config import load_settings
+    from .errors import ProvisionError
+    from .state import StateDir
+
+    try:
+        settings = load_settings({"project_dir": project_dir} if project_dir else {})
+        state = StateDir(settings.state_path)
+        if not state.exists():
+            return None
+        url = current_url(settings, state)
+        local = bool(state.read().get("local"))
+    except ProvisionError as exc:
+        log.info("ephemeral: not using the dev server: %s", exc.message)
+        return None
+    server = Server(admin=replace(url, database=""), host=url.host, port=url.port, local=local)
+    try:
+        conn = connect(url, tls=not local, timeout=2)
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        log.info("ephemeral: the dev server at %s:%s does not answer (%s)", url.host, url.port, exc)
+        return None
+    try:
+        info = server_info(conn)
+    finally:
+        conn.close()
+    return EphemeralServer(kind="dev", server=server, flavor=info.flavor, version=info.version,
+                           details={"prefix": url.database})
+
+
+def url_server(text: str) -> EphemeralServer:
+    url = parse(text)
+    return EphemeralServer(kind="url", server=Server(admin=replace(url, database=""), host=url.host,
+                                                     port=url.port, local=False))
+
+
+def docker_available() -> tuple[bool, str]:
+    try:
+        import docker  # noqa: F401
+        import testcontainers  # noqa: F401
+    except ModuleNotFoundError as exc:
+        return False, f"{exc.name} is not installed (pip install 'provision[docker]')"
+    try:
+        client = docker.from_env(timeout=5)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        return False, f"no docker engine answers ({exc})"
+    return True, "a docker engine answers"
+
+
+@contextlib.contextmanager
+def open_server(spec: str = "auto", *, image: str | None = None, project_dir: Path | None = None,
+                share_key: str | None = None, owner_pid: int | None = None,
+                search_path: str | None = None) -> Iterator[EphemeralServer]:
+    """A server for test databases, for the duration of the block.
+
+    ``spec``: ``auto``, ``dev``, ``native``, ``docker`` or an admin URL. With ``share_key``
+    (pytest-xdist), the processes of one run share one throwaway server: the first starts
+    it on behalf of ``owner_pid`` (the controller, which removes it at the end), the others
+    attach to it.
+    """
+    spec = (spec or "auto").strip()
+    if "://" in spec:
+        yield url_server(spec)
+        return
+    if spec not in ("auto", "dev", "native", "docker"):
+        raise ConfigError(f"unknown --mysql-server {spec!r}",
+                          "use auto, native, docker, dev, or an admin URL mysql://root:PASSWORD@HOST:PORT/")
+    if spec in ("auto", "dev"):
+        found = dev_server(project_dir)
+        if found is not None:
+            yield found
+            return
+        if spec == "dev":
+            raise ServerError("no dev server answers for this project",
+                              "run provision up (make dev-db) first, or use --mysql-server=native")
+    kind = spec
+    if spec == "auto":
+        from .throwaway import find_binary
+
+        if find_binary(search_path) is not None:
+            kind = "native"
+        else:
+            ok, why = docker_available()
+            if not ok:
+                from .backends.native import install_hint
+
+                raise ServerError(f"no server for test databases: no dev server, no mysqld/mariadbd, and {why}",
+                                  install_hint() + "; or pass --mysql-server=mysql://root:PASSWORD@HOST:PORT/")
+            kind = "docker"
+    from . import throwaway as servers
+
+    servers.sweep_servers()
+    if share_key is None:
+        with ephemeral_server(kind, image, search_path=search_path) as server:
+            yield server
+        return
+    yield _shared(servers, kind, image, share_key, owner_pid or os.getppid(), search_path)
+
+
+def _shared(servers, kind: str, image: str | None, key: str, owner_pid: int, search_path: str | None):
+    import fcntl
+
+    lock_path = servers.base_dir() / f"lock-{key}"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = EphemeralServer.attach(servers.run_dir(key))
+        if found is not None:
+            return found
+        if servers.run_dir(key).exists():  # a failed start of a sibling: start afresh
+            servers.reap(servers.run_dir(key))
+        server = servers.start(kind, image=image, owner_pid=owner_pid, key=key, search_path=search_path)
+        server.owned = False  # the owner (the xdist controller) or its watchdog removes it
+        server._watchdog = None
+        return server
+
+
+@contextlib.contextmanager
+def ephemeral_database(server: Any = None, *, template: Any = None, prefix: str | None = None,
+                       project_dir: Path | None = None) -> Iterator[EphemeralDatabase]:
+    """A fresh database for the duration of the block, dropped after it.
+
+    ``server``: None (``auto``: the dev server, else a throwaway native or docker server for
+    the block), ``"native"``/``"docker"``/``"dev"``, an admin URL, a ``DatabaseURL``, a
+    ``probe.Server`` or an ``EphemeralServer``. ``template``: an alembic.ini, a .sql file, a
+    callable ``setup(db)`` or a ``templates.Template``: the database is a copy of it.
+    """
+    with contextlib.ExitStack() as stack:
+        if server is None or isinstance(server, str):
+            target = stack.enter_context(open_server(server or "auto", project_dir=project_dir))
+        elif isinstance(server, DatabaseURL):
+            target = EphemeralServer(kind="url", server=Server(admin=server, host=server.host, port=server.port))
+        else:
+            target = server
+        databases = stack.enter_context(Databases(target, prefix=prefix, template=template, pool=0,
+                                                  project_dir=project_dir))
+        db = databases.create()
+        try:
+            yield db
+        finally:
+            databases.release(db)
