@@ -422,14 +422,10 @@ def _throwaway_backend(directory: Path, binary, port: int, timeout: float):
 
 def find_binary(search_path: str | None = None):
     """The native backend's server search, with ``--version`` answers cached (saves ~50 ms)."""
-    from .backends.native import SERVER_NAMES, search_dirs
+    from .backends.native import server_candidates
 
-    for directory in search_dirs(search_path):
-        for name in SERVER_NAMES:
-            candidate = Path(directory) / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return _described(candidate)
-    return None
+    first = next(server_candidates(search_path), None)
+    return _described(first) if first else None
 
 
 def _described(path: Path):

@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import AdminPasswordRequired, ConfigError, ServerError
+from ..files import tail_file
 from ..ports import is_listening, port_holder
 from ..probe import ACCESS_DENIED, Server, describe_login_error, error_code, wait_until_ready
 from ..sql import run
@@ -233,14 +234,7 @@ class BrewBackend:
             path = Path(recorded) if recorded else None
         if path is None:
             return ""
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, handle.tell() - 64 * 1024))
-                text = handle.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail_file(path, lines)
 
     # --- optional protocol ---------------------------------------------------------------
     def server(self) -> Server:

@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 from ..config import Settings
 from ..errors import ServerError
+from ..files import tail_file
 from ..ports import is_listening, port_holder
 from ..probe import Server, wait_until_ready
 from ..sql import run
@@ -66,14 +67,19 @@ def search_dirs(search_path: str | None = None) -> list[str]:
     return [d for d in os.environ.get("PATH", "").split(os.pathsep) if d] + list(FALLBACK_DIRS)
 
 
-def find_server_binary(search_path: str | None = None) -> ServerBinary | None:
-    """The first mariadbd or mysqld in PATH, then the usual system and Homebrew places."""
+def server_candidates(search_path: str | None = None) -> Iterator[Path]:
+    """Every executable mariadbd or mysqld in PATH, then in the usual system and Homebrew places."""
     for directory in search_dirs(search_path):
         for name in SERVER_NAMES:
             candidate = Path(directory) / name
             if candidate.is_file() and os.access(candidate, os.X_OK):
-                return describe_binary(candidate)
-    return None
+                yield candidate
+
+
+def find_server_binary(search_path: str | None = None) -> ServerBinary | None:
+    """The first server binary found, described (flavor and version)."""
+    first = next(server_candidates(search_path), None)
+    return describe_binary(first) if first else None
 
 
 def describe_binary(path: Path) -> ServerBinary:
@@ -185,14 +191,7 @@ class NativeBackend:
         }
 
     def logs_tail(self, lines: int = 40) -> str:
-        try:
-            with open(self.log_file, "rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, handle.tell() - 64 * 1024))
-                text = handle.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail_file(self.log_file, lines)
 
     def follow_logs(self, lines: int = 40) -> Iterator[str]:
         """The log tail, then what the server appends (like tail -f; runs until interrupted)."""
