@@ -6,7 +6,10 @@ One run measures, each repeated and reported as the median:
   warm up        already up (what a second `make dev-db` costs)
 against
   python -c "import pymysql"                       the floor of any Python tool that talks to MySQL
-  bare server start from the same data directory   mariadbd --defaults-file=... until a query answers
+  bare server start from the same data directory   mariadbd --defaults-file=... until a query answers,
+                                                   timed inside this process (pymysql already loaded)
+  the same bare start as a command of its own      a `python -c` that starts it and waits (what a
+                                                   script of one's own costs, interpreter included)
   bare initialise + start                          mariadb-install-db, start, first query
 and prints the ratios the foundation issue sets targets for:
   warm up < 0.5 s and <= 4x the Python baseline; up after down <= 1.5x the bare start.
@@ -64,6 +67,33 @@ def bare_start(binary: Path, option_file: Path, port: int, password: str) -> flo
     return elapsed
 
 
+BARE_START_SCRIPT = """
+import subprocess, sys, time
+import pymysql
+binary, option_file, port, password = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+subprocess.Popen([binary, "--defaults-file=" + option_file], stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL, start_new_session=True)
+while True:
+    try:
+        pymysql.connect(host="127.0.0.1", port=port, user="root", password=password, ssl_disabled=True).close()
+        break
+    except pymysql.err.OperationalError:
+        time.sleep(0.01)
+"""
+
+
+def bare_start_command(binary: Path, option_file: Path, port: int, password: str, pid_file: Path) -> float:
+    """The same start as a command of its own: a Python process that starts the server and waits."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", BARE_START_SCRIPT, str(binary), str(option_file), str(port), password],
+                   check=True)
+    elapsed = time.perf_counter() - start
+    subprocess.run(["kill", pid_file.read_text().strip()], check=True)
+    while pid_file.exists():
+        time.sleep(0.01)
+    return elapsed
+
+
 def bare_init_and_start(binary: Path, workdir: Path, port: int) -> float:
     """What a by-hand first start costs: mariadb-install-db (or --initialize-insecure), start, query."""
     datadir = workdir / "data"
@@ -101,7 +131,7 @@ def main() -> None:
 
     samples: dict[str, list[float]] = {k: [] for k in
                                        ("first up", "up after down", "warm up", "import pymysql",
-                                        "bare server start", "bare init + start")}
+                                        "bare server start", "bare start, as a command", "bare init + start")}
     with tempfile.TemporaryDirectory(prefix="provision-bench-") as tmp:
         root = Path(tmp)
         for i in range(max(2, args.repeat // 2)):
@@ -131,12 +161,17 @@ def main() -> None:
         for _ in range(args.repeat):
             samples["bare server start"].append(
                 bare_start(Path(state["native"]["binary"]), option_file, port, secrets["native_root_password"]))
+            samples["bare start, as a command"].append(
+                bare_start_command(Path(state["native"]["binary"]), option_file, port,
+                                   secrets["native_root_password"], project / ".devdb" / "native" / "mysqld.pid"))
         timed(PROVISION + ["destroy", "--yes"], project)
 
     median = {name: statistics.median(values) for name, values in samples.items()}
     ratios = {
         "warm up / import pymysql": (median["warm up"] / median["import pymysql"], 4.0),
         "up after down / bare server start": (median["up after down"] / median["bare server start"], 1.5),
+        "up after down / bare start, as a command": (
+            median["up after down"] / median["bare start, as a command"], 1.5),
         "first up / bare init + start": (median["first up"] / median["bare init + start"], None),
     }
     print(f"\n## provision up, native backend ({binary.label}), median of {args.repeat}")
