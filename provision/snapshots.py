@@ -2,10 +2,12 @@
 
 A snapshot is ``<state dir>/snapshots/<name>/`` holding ``dump.sql.gz`` and ``meta.json``
 (server flavor and version, character set, Alembic revision, git branch and commit, tables,
-size, time). The dump is taken where the server is, with the server's own dump tool (the
-backend's ``client_command("dump")``: inside the container for docker, next to the server
-binary for native); where there is none, provision writes it itself (SHOW CREATE TABLE and
-INSERTs with driver-escaped values).
+size, time). The dump is taken where the server is, with the server's own dump tool: the
+backend's ``dump_stream()`` when it has one (docker: inside the container), else its
+``client_command("dump")`` (next to the server binary for native); where there is none,
+provision writes it itself (SHOW CREATE TABLE and INSERTs with driver-escaped values).
+Restore loads with the backend's ``client_command("client")`` (for docker: this machine's
+client on the published port), else with provision's own statement splitter.
 
 Restore never leaves a half-restored database: the dump is loaded into a scratch database
 ``<db>_restore_<random>``, checked, and only then swapped in with one RENAME TABLE.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .config import Settings
-from .errors import ConfigError, ProvisionError, StateError
+from .errors import ConfigError, ProvisionError, ServerError, StateError
 from .files import atomic_write
 from .names import quote
 from .probe import error_code, server_info
@@ -75,14 +77,18 @@ def save(settings: Settings, name: str) -> dict[str, Any]:
             with project.admin() as conn:
                 meta = _describe(conn, project)
             dump = work / DUMP_FILE
-            with project.client_command("dump", root=True) as argv:
-                if argv is not None:
-                    _tool_dump(argv, project.database, dump)
-                    meta["format"] = f"{Path(argv[0]).name} (the server's dump tool)"
-                else:
-                    with project.admin(database=project.database) as conn:
-                        meta["rows"] = python_dump(conn, project.database, dump)
-                    meta["format"] = "provision (SQL written by provision; no dump tool for this server)"
+            streamed = _streamed_dump(project, dump)
+            if streamed is not None:
+                meta["format"] = f"{streamed} (the server's dump tool)"
+            else:
+                with project.client_command("dump", root=True) as argv:
+                    if argv is not None:
+                        _tool_dump(argv, project.database, dump)
+                        meta["format"] = f"{Path(argv[0]).name} (the server's dump tool)"
+                    else:
+                        with project.admin(database=project.database) as conn:
+                            meta["rows"] = python_dump(conn, project.database, dump)
+                        meta["format"] = "provision (SQL written by provision; no dump tool for this server)"
             meta["size"] = dump.stat().st_size
             atomic_write(work / META_FILE, (json.dumps(meta, indent=2) + "\n").encode(), 0o600)
             target = root / name
@@ -138,6 +144,26 @@ def _git(project_dir: Path) -> dict[str, str | None]:
         return result.stdout.strip() or None if result.returncode == 0 else None
 
     return {"git_branch": git("rev-parse", "--abbrev-ref", "HEAD"), "git_commit": git("rev-parse", "--short", "HEAD")}
+
+
+def _streamed_dump(project: Project, dump: Path) -> str | None:
+    """Dump with the backend's ``dump_stream`` (docker: the tool inside the container); what dumped,
+    or None when the backend has no such tool."""
+    make = getattr(project.backend, "dump_stream", None)
+    if make is None:
+        return None
+    admin = project.server().admin
+    found = make(project.database, DUMP_OPTIONS, user=admin.user, password=admin.password)
+    if found is None:
+        return None
+    what, chunks = found
+    try:
+        with gzip.open(dump, "wb", compresslevel=6) as out:
+            for chunk in chunks:
+                out.write(chunk)
+    except ServerError as exc:
+        raise SnapshotError(exc.message, exc.hint) from exc
+    return what
 
 
 def _tool_dump(argv: list[str], database: str, dump: Path) -> None:

@@ -52,6 +52,10 @@ class Backend(Protocol):
     #       where the server is and how an admin logs in, without starting anything.
     #   client_command(kind, *, user, password, interactive=False) -> ContextManager[list[str] | None]
     #       argv running the server's own "client" (mysql/mariadb) or "dump" tool (mysqldump/
-    #       mariadb-dump) where the server is (inside the container for docker), logged in as
-    #       user; the caller appends arguments and owns stdin/stdout. Credentials never go in
-    #       argv (a 0600 option file or the environment, removed on exit). None: no such tool.
+    #       mariadb-dump) where the server is, logged in as user; the caller appends arguments
+    #       and owns stdin/stdout. Credentials never go in argv (a 0600 option file or the
+    #       environment, removed on exit). None: no such tool.
+    #   dump_stream(database, options, *, user, password) -> (what, Iterator[bytes]) | None
+    #       the server's dump tool run where the server is when that is not this machine
+    #       (docker: inside the container; the password in the exec's environment); snapshots
+    #       prefer it to client_command("dump"). None: no such tool.

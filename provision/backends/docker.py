@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -343,6 +344,88 @@ class DockerBackend:
         # the published port is on loopback: skip the TLS handshake (PyMySQL then uses the
         # server's RSA key for caching_sha2_password on a cold cache: PyMySQL[rsa])
         return Server(admin=admin, host="127.0.0.1", port=port, local=True)
+
+    # --- the server's own tools (snapshots, shell) -------------------------------------
+    def client_command(self, kind: str, *, user: str, password: str, interactive: bool = False):
+        """Context manager: for "client", argv of this machine's mariadb/mysql logged in as ``user``
+        on the published port (the app user's host is '%', so TCP logs in), through a 0600 option
+        file; None when no client is installed. "dump" is always None: snapshots dump inside the
+        container (``dump_stream``), or write the SQL themselves."""
+        import contextlib
+
+        from ..client_tools import local_command
+
+        if kind != "client":
+            return contextlib.nullcontext(None)
+        return local_command("client", user=user, password=password, host="127.0.0.1", port=self._port(),
+                             directory=self.state.ensure())
+
+    def dump_stream(self, database: str, options: tuple[str, ...], *, user: str,
+                    password: str) -> tuple[str, Iterator[bytes]] | None:
+        """The container's own mariadb-dump/mysqldump dumping ``database``: (what dumps, the SQL as
+        it is written). None when the container has no dump tool (or is not running).
+
+        The tool runs inside the container (Docker exec), logged in over its socket; the password
+        reaches it through the exec's environment (MYSQL_PWD), never argv. Iterating raises a
+        ServerError with the tool's last error lines when it fails."""
+        import docker
+
+        client = self._client()
+        container = self._find_container(client)
+        if container is None or container.status != "running":
+            return None
+        tool = self._dump_tool(container)
+        if tool is None:
+            return None
+        name = tool.rsplit("/", 1)[-1]
+        what = f"{name} inside container {self.container_name}"
+        if name == "mysqldump" and _labels(container).get(FLAVOR_LABEL) != "mariadb":
+            # MySQL's: no SET @@GLOBAL.GTID_PURGED in the dump (a restore must not touch the server's GTIDs)
+            options = (*options, "--set-gtid-purged=OFF")
+        try:
+            exec_id = client.api.exec_create(container.id, [tool, f"--user={user}", *options, database],
+                                             environment={"MYSQL_PWD": password}, stdout=True, stderr=True,
+                                             stdin=False)["Id"]
+        except docker.errors.APIError as exc:
+            raise ServerError(f"Docker could not run {what}: {getattr(exc, 'explanation', None) or exc}",
+                              "run with --debug; provision doctor") from None
+        return what, self._exec_output(client, exec_id, what)
+
+    def _dump_tool(self, container) -> str | None:
+        """The path of the container's dump tool, the flavor's own name first; None when it has none."""
+        import docker
+
+        flavor = _labels(container).get(FLAVOR_LABEL, "mysql")
+        names = ("mariadb-dump", "mysqldump") if flavor == "mariadb" else ("mysqldump", "mariadb-dump")
+        try:
+            code, out = container.exec_run(["sh", "-c", 'for t in "$@"; do command -v "$t" && exit 0; done; exit 1',
+                                            "sh", *names], stdout=True, stderr=False)
+        except docker.errors.APIError as exc:  # no sh in the image: no tools either
+            log.debug("docker: cannot look for a dump tool in %s (%s)", self.container_name, exc)
+            return None
+        path = out.decode("utf-8", "replace").strip().splitlines()[-1:] if code == 0 and out else []
+        if not path:
+            log.info("docker: container %s has no %s", self.container_name, " or ".join(names))
+            return None
+        return path[0]
+
+    @staticmethod
+    def _exec_output(client, exec_id: str, what: str) -> Iterator[bytes]:
+        errors = bytearray()
+        for out, err in client.api.exec_start(exec_id, stream=True, demux=True):
+            if err:
+                errors += err
+                del errors[:-8192]  # only the end is shown
+            if out:
+                yield out
+        deadline = time.monotonic() + 10
+        while (info := client.api.exec_inspect(exec_id))["Running"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the output ended: the exit code follows within moments
+        code = info.get("ExitCode")
+        if code != 0:
+            tail = errors.decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise ServerError(f"{what} failed (exit {code}): " + (" / ".join(tail) or "no error message"),
+                              "no snapshot was written; run with --debug, and provision doctor")
 
     # --- the engine ----------------------------------------------------------------
     def _client(self, timeout: float = API_TIMEOUT):

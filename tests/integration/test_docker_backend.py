@@ -11,6 +11,7 @@ label when it ends; containers we did not make are never touched.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -582,3 +583,70 @@ class TestNaming:
         assert arch_warning("img", attrs, "x86_64" if engine == "amd64" else engine) is None  # aliases
         edited = {**attrs, "Architecture": foreign_arch(engine)}
         assert f"built for linux/{foreign_arch(engine)}" in arch_warning("img", edited, engine)
+
+
+# --- snapshots and the shell, with the container's and this machine's tools ---------------
+class TestSnapshotsAndShell:
+    """Snapshots dump inside the container (its own tool, the password in the exec's environment);
+    the shell is this machine's client on the published port, the password in a 0600 file."""
+
+    def test_a_snapshot_is_dumped_inside_the_container_and_restores_the_rows(self, shared, docker_client):
+        name = resource_names(shared.settings())[0]
+        tool = "mariadb-dump" if shared.flavor == "mariadb" else "mysqldump"
+        url = env_url(shared.env_file)
+        admin_query(shared, "CREATE TABLE ohdevel.snap (id INT PRIMARY KEY, note VARCHAR(32)) DEFAULT CHARSET=utf8mb4")
+        try:
+            admin_query(shared, "INSERT INTO ohdevel.snap VALUES (1, 'kept'), (2, 'Zoë; -- not a comment')")
+            since = int(time.time()) - 1
+            saved = json_out(shared.cli("snapshot", "save", "indocker", "--json"))
+            until = int(time.time()) + 1
+            folder = shared.state_dir / "snapshots" / "indocker"
+            meta = json.loads((folder / "meta.json").read_text())
+            assert meta["format"] == saved["format"] == f"{tool} inside container {name} (the server's dump tool)"
+            dump = gzip.decompress((folder / "dump.sql.gz").read_bytes()).decode()
+            assert "INSERT INTO `snap`" in dump and "GTID_PURGED" not in dump
+
+            # the engine's record of what it ran: the tool with the root user, never the password
+            events = docker_client.events(since=since, until=until, decode=True,
+                                          filters={"type": "container", "container": name})
+            ran = [event["Action"] for event in events if event["Action"].startswith("exec_create:")]
+            dumps = [action for action in ran if f"/{tool} " in action]
+            assert len(dumps) == 1, ran
+            assert "--user=root" in dumps[0] and " ohdevel" in dumps[0]
+            assert root_password(shared) not in " ".join(ran)
+
+            admin_query(shared, "DELETE FROM ohdevel.snap WHERE id = 1")
+            admin_query(shared, "INSERT INTO ohdevel.snap VALUES (3, 'added later')")
+            restored = shared.cli("snapshot", "restore", "indocker")
+            assert restored.returncode == 0, restored.stderr
+            assert query(url, "SELECT id, note FROM snap ORDER BY id") == ((1, "kept"), (2, "Zoë; -- not a comment"))
+        finally:
+            admin_query(shared, "DROP TABLE IF EXISTS ohdevel.snap")
+            shared.cli("snapshot", "delete", "indocker")
+
+    def test_the_shell_is_the_local_client_on_the_published_port(self, shared):
+        from provision.workflow import open_project
+
+        require(bool(shutil.which("mariadb") or shutil.which("mysql")), "no mariadb/mysql client on this machine")
+        result = shared.cli("shell", input="SELECT CURRENT_USER(), DATABASE();\n")
+        assert result.returncode == 0, result.stderr
+        assert "ohdev@%\tohdevel" in result.stdout
+        root = shared.cli("shell", "--root", input="SELECT CURRENT_USER();\n")
+        assert root.returncode == 0, root.stderr
+        assert "root@%" in root.stdout
+
+        password = root_password(shared)
+        with open_project(shared.settings()).client_command("client", root=True) as argv:
+            assert password not in " ".join(argv)
+            assert os.path.basename(argv[0]) in ("mariadb", "mysql")
+            option_file = argv[1].split("=", 1)[1]
+            assert stat.S_IMODE(os.stat(option_file).st_mode) == 0o600
+            options = open(option_file).read()
+            assert password in options and f'port="{shared.port}"' in options and 'host="127.0.0.1"' in options
+        assert not list(shared.state_dir.glob(".client-*")), "the option file is removed when the client exits"
+
+    def test_the_shell_without_a_local_client_says_what_to_install(self, shared, tmp_path):
+        result = shared.cli("shell", input="SELECT 1;\n", env={"PATH": str(tmp_path)})
+        assert result.returncode == 3
+        assert "error: no mysql or mariadb client for the docker server was found" in result.stderr
+        assert "hint: install one" in result.stderr
