@@ -81,7 +81,7 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
     with state.lock():
         installed = install.ensure_server(settings, state, confirm) if settings.install else None
         name, reason = choose_backend(settings, state)
-        log.info("backend: %s (%s)", name, reason)
+        log.debug("backend: %s (%s)", name, reason)
         backend = get_backend(name, settings, state)
         started = backend.start()
         server = started.server

@@ -148,7 +148,7 @@ class NativeBackend:
         conn.close()
         self.state.update(native={"binary": str(binary.path), "flavor": binary.flavor, "version": binary.version,
                                   "binary_mtime": binary.path.stat().st_mtime_ns, "port": self._port()})
-        log.info("native: %s %s on 127.0.0.1:%s (data: %s)", binary.label, action, self._port(), self.datadir)
+        log.debug("native: %s %s on 127.0.0.1:%s (data: %s)", binary.label, action, self._port(), self.datadir)
         return Started(self.server(), action, self._details())
 
     def stop(self) -> str:
