@@ -84,6 +84,8 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
         log.debug("backend: %s (%s)", name, reason)
         backend = get_backend(name, settings, state)
         started = backend.start()
+        # recorded at once: if a later step fails, down/destroy still find the server it started
+        state.update(backend=name)
         server = started.server
         conn = server.connect()
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import secrets as _secrets
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,7 +36,8 @@ class StateDir:
     def ensure(self) -> Path:
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            probe = self.path / ".write-test"
+            # a name of this process's own: two runs starting together must not race on it
+            probe = self.path / f".write-test-{os.getpid()}-{_secrets.token_hex(4)}"
             probe.touch()
             probe.unlink()
         except OSError as exc:

@@ -260,6 +260,7 @@ class NativeBackend:
         staging = self.dir / "data.init"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(mode=0o700)
+        (self.dir / "tmp").mkdir(mode=0o700, exist_ok=True)
         self._write_option_file(binary, datadir=staging)
         if binary.flavor == "mariadb":
             installer = _find_installer(binary)
@@ -292,6 +293,9 @@ class NativeBackend:
             f"socket={self.socket}",
             f"pid-file={self.pid_file}",
             f"log-error={self.log_file}",
+            # a private tmpdir: every server start deletes the #sql* files in its tmpdir, which
+            # in a shared /tmp are other servers' temporary tables
+            f"tmpdir={self.dir / 'tmp'}",
             "character-set-server=utf8mb4",
             "skip-name-resolve",
             "skip-log-bin",

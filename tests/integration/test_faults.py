@@ -1,6 +1,7 @@
 """Bad input and faults: a clear error, a non-zero exit, no traceback, nothing changed or lost."""
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -94,8 +95,23 @@ class TestEnvironment:
         assert blocker.read_text() == "not a directory"
 
 
+def our_server_processes(project) -> list[str]:
+    """Processes still running our project's option file."""
+    needle = str(project.state_dir / "native" / "my.cnf").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if needle in open(f"/proc/{entry}/cmdline", "rb").read():
+                    found.append(entry)
+            except OSError:
+                continue
+    return found
+
+
 class TestEnvFileProblems:
-    """The database is converged, but a .env that cannot be written is reported and left as it was."""
+    """The database is converged, but a .env that cannot be written is reported and left as it was;
+    the server it started is recorded, so destroy still stops it."""
 
     def test_env_is_a_directory(self, project, server_binary):
         project.env_file.mkdir()
@@ -105,6 +121,7 @@ class TestEnvFileProblems:
             assert project.env_file.is_dir() and not any(project.env_file.iterdir())
         finally:
             project.cli("destroy", "--yes")
+        assert our_server_processes(project) == []
 
     def test_env_is_read_only(self, project, server_binary):
         project.env_file.write_text("KEEP=1\n")
@@ -115,3 +132,4 @@ class TestEnvFileProblems:
             assert project.env_file.read_text() == "KEEP=1\n"
         finally:
             project.cli("destroy", "--yes")
+        assert our_server_processes(project) == []
