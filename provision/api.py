@@ -14,7 +14,6 @@ from .backends import get_backend
 from .bootstrap import converge, login_check, plan, prove
 from .choose import choose_backend
 from .config import DRIVERS, Settings, load_settings
-from . import install
 from .envfile import read_key, write_key
 from .errors import ProvisionError, StateError
 from .probe import server_info
@@ -79,7 +78,11 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
     settings = _settings(settings, overrides)
     state = StateDir(settings.state_path)
     with state.lock():
-        installed = install.ensure_server(settings, state, confirm) if settings.install else None
+        installed = None
+        if settings.install:
+            from . import install  # the package managers' code is loaded only when asked for
+
+            installed = install.ensure_server(settings, state, confirm)
         name, reason = choose_backend(settings, state)
         log.debug("backend: %s (%s)", name, reason)
         backend = get_backend(name, settings, state)
@@ -120,6 +123,8 @@ def dry_run(settings: Settings | None = None, **overrides: Any) -> dict[str, Any
     Nothing is installed, started or written."""
     settings = _settings(settings, overrides)
     state = StateDir(settings.state_path)
+    from . import install
+
     result: dict[str, Any] = {"install": install.check(settings, state).to_dict()}
     try:
         result["backend"], result["reason"] = choose_backend(settings, state)
