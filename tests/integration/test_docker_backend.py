@@ -91,7 +91,7 @@ def ours(client, project: Project) -> tuple[list, list]:
 def remove_ours(client, project: Project) -> None:
     containers, volumes = ours(client, project)
     for container in containers:
-        container.remove(force=True)
+        container.remove(force=True, v=True)
     for volume in volumes:
         volume.remove(force=True)
 
@@ -497,7 +497,10 @@ class TestErrors:
                               "project's and was left alone"
             theirs.reload()  # destroy leaves it alone too
         finally:
-            theirs.remove(force=True)
+            if kind == "container":
+                theirs.remove(force=True, v=True)  # v: its anonymous volume too
+            else:
+                theirs.remove(force=True)
 
     def test_image_for_another_architecture_warns(self, dproject, docker_client, foreign_image):
         result = dproject.cli(*dproject.up_args("--backend", "docker", "--image", foreign_image))
