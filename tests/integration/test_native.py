@@ -56,6 +56,13 @@ class TestFirstUp:
             assert info.value.args[0] in (1044, 1142), refused
         grants = [row[0] for row in query(url, "SHOW GRANTS")]
         assert grants[0].startswith("GRANT USAGE ON *.*"), grants  # nothing global
+        # a socket client (the mysql CLI's default) is 'localhost' to the server: that account works too
+        socket_path = json_out(project.cli("status", "--json"))["socket"]
+        conn = pymysql.connect(unix_socket=socket_path, user="ohdev", password="", database="ohdevel")
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT CURRENT_USER()")
+            assert cursor.fetchone()[0] == "ohdev@localhost"
+        conn.close()
 
     def test_server_is_ours_and_local_only(self, up_project):
         project, _ = up_project

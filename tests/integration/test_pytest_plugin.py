@@ -59,7 +59,7 @@ def test_blocks(mysql_db, mysql_server):
         handle.write(f"{mysql_db.name} {mysql_server.directory}\\n")
     parent = os.getppid()
     while os.getppid() == parent:  # until pytest (or the xdist controller) is killed
-        time.sleep(0.05)
+        time.sleep(0.05)  # sleep-ok: the test holds on until its pytest is killed
 """
 
 
