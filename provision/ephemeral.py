@@ -355,12 +355,6 @@ class Databases:
                     dropped.append(name)
         return dropped
 
-    def list_ours(self) -> list[str]:
-        self._collect()
-        with self.conn.cursor() as cursor:
-            return [row[0] for row in run(cursor, "ephemeral", "list_databases",
-                                          {"pattern": like_pattern(self.prefix)})]
-
     # --- templates ------------------------------------------------------------------------------------
     def _prepare_template(self) -> None:
         from . import templates

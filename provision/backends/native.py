@@ -110,6 +110,8 @@ class NativeBackend:
     def __init__(self, settings: Settings, state: StateDir):
         self.settings = settings
         self.state = state
+        # what the run that made this server recorded (binary, version, port): read once
+        self.recorded: dict[str, Any] = state.read().get("native", {})
         self.dir = state.path / "native"
         self.datadir = self.dir / "data"
         self.option_file = self.dir / "my.cnf"
@@ -146,8 +148,9 @@ class NativeBackend:
         process = self._spawn(binary)
         conn = self._wait(process, first_start=action == "initialized")
         conn.close()
-        self.state.update(native={"binary": str(binary.path), "flavor": binary.flavor, "version": binary.version,
-                                  "binary_mtime": binary.path.stat().st_mtime_ns, "port": self._port()})
+        self.recorded = {"binary": str(binary.path), "flavor": binary.flavor, "version": binary.version,
+                         "binary_mtime": binary.path.stat().st_mtime_ns, "port": self._port()}
+        self.state.update(native=self.recorded)
         log.debug("native: %s %s on 127.0.0.1:%s (data: %s)", binary.label, action, self._port(), self.datadir)
         return Started(self.server(), action, self._details())
 
@@ -175,7 +178,7 @@ class NativeBackend:
 
     def status(self) -> dict[str, Any]:
         pid = self._running_pid()
-        recorded = self.state.read().get("native", {})
+        recorded = self.recorded
         return {
             "backend": self.name,
             "state": "running" if pid else ("stopped" if (self.datadir / "mysql").is_dir() else "absent"),
@@ -217,7 +220,7 @@ class NativeBackend:
         next to the server binary, logged in as ``user`` through a 0600 option file."""
         from ..client_tools import local_command
 
-        binary = self.state.read().get("native", {}).get("binary")
+        binary = self.recorded.get("binary")
         return local_command(kind, user=user, password=password, host="127.0.0.1", port=self._port(),
                              directory=self.dir, near=Path(binary).parent if binary else None)
 
@@ -229,7 +232,7 @@ class NativeBackend:
 
     def _port(self) -> int:
         """The port the project's server was set up on, unless a port was asked for explicitly."""
-        recorded = self.state.read().get("native", {}).get("port")
+        recorded = self.recorded.get("port")
         if recorded and "port" not in self.settings.explicit:
             return recorded
         return self.settings.port
@@ -239,7 +242,7 @@ class NativeBackend:
 
     # --- the steps -------------------------------------------------------------------
     def _binary(self, *, required: bool) -> ServerBinary | None:
-        recorded = self.state.read().get("native", {})
+        recorded = self.recorded
         path = Path(recorded["binary"]) if recorded.get("binary") else None
         if path and path.is_file():
             # the binary that made this data directory; `--version` only when it changed (saves ~50 ms)
@@ -381,7 +384,7 @@ class NativeBackend:
             )
 
     def _check_port_matches(self) -> None:
-        recorded = self.state.read().get("native", {}).get("port")
+        recorded = self.recorded.get("port")
         if recorded and recorded != self._port():  # only when --port asked for another one
             raise ServerError(
                 f"the native server of this project runs on port {recorded}, not {self._port()}",
