@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
-from .names import validate_collation, validate_database, validate_user
+from .frameworks import FRAMEWORK_SETTINGS
+from .names import validate_collation, validate_database, validate_name_template, validate_user
 
 BACKEND_NAMES = ("auto", "native", "existing", "docker", "brew")
 DRIVERS = {"mysql": "mysql", "pymysql": "mysql+pymysql"}
@@ -39,6 +40,11 @@ class Settings:
     state_dir: Path = Path(".devdb")
     collation: str | None = None
     fix_charset: bool = False
+    # the app's test runner: auto (detect it), a name from frameworks.FRAMEWORKS, or none
+    framework: str = "auto"
+    # more test-database names to grant, added to the runner's (templates: {database}, {n}, {token});
+    # to replace the runner's instead, set framework = "none" as well
+    test_databases: tuple[str, ...] = ()
     # docker backend; None: the image the project's data volume was made with, else mysql:8.4
     image: str | None = None
     recreate: bool = False
@@ -77,6 +83,10 @@ def _coerce(name: str, value: Any) -> Any:
     kind = _FIELDS[name].type
     if value is None:
         return None
+    if "tuple" in kind:
+        # a TOML list, or a comma/space separated string from a flag or PROVISION_TEST_DATABASES
+        items = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if "bool" in kind:
         if isinstance(value, bool):
             return value
@@ -182,3 +192,8 @@ def _validate(settings: Settings) -> None:
     validate_user(settings.user)
     if settings.collation is not None:
         validate_collation(settings.collation)
+    if settings.framework not in FRAMEWORK_SETTINGS:
+        raise ConfigError(f"unknown framework {settings.framework!r}",
+                          "choose one of: " + ", ".join(FRAMEWORK_SETTINGS))
+    for template in settings.test_databases:
+        validate_name_template(template)
