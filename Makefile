@@ -15,9 +15,12 @@ export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
 export TC_HOST ?= 127.0.0.1
 
 .PHONY: dev-db dev-db-down test bench server-binary docker-engine docker-images clean
+.PHONY: check-fresh
 
+# YES=1: install a server without asking when none can be found (for scripts); on a terminal
+# `make dev-db` asks first
 dev-db: $(VENV)/.installed
-	$(BIN)/provision up $(ARGS)
+	$(BIN)/provision up $(if $(filter 1 y yes true,$(YES)),--install --yes) $(ARGS)
 
 dev-db-down: $(VENV)/.installed
 	$(BIN)/provision down
@@ -60,7 +63,19 @@ server-binary:
 		echo "hint: $(SUDO) apt-get install -y mariadb-server"; exit 1; fi
 
 docker-engine:
+	@if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ] && [ ! -x /usr/bin/dockerd ] \
+		&& [ "$$(uname)" != Darwin ] && ! docker info >/dev/null 2>&1; then \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing docker.io (the docker backend's tests run a real engine)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io \
+			|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; }; \
+	else echo "error: no Docker engine is installed"; \
+		echo "hint: $(SUDO) apt-get install -y docker.io mariadb-server"; exit 1; fi; fi
 	@bash docker/start-dockerd.sh
+
+# the README's two commands on a bare Debian bookworm in containers (docker/check-fresh.sh)
+check-fresh: docker-engine
+	bash docker/check-fresh.sh
 
 # builds the local images only when the tests use them (a registry image is the user's to pull)
 docker-images: docker-engine

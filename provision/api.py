@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 from .backends import get_backend
 from .bootstrap import converge, login_check, plan, prove
-from .choose import choose_backend
+from .choose import choose
 from .config import DRIVERS, Settings, load_settings
 from .envfile import read_key, write_key
 from .errors import ProvisionError, StateError
@@ -83,7 +83,8 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
             from . import install  # the package managers' code is loaded only when asked for
 
             installed = install.ensure_server(settings, state, confirm)
-        name, reason = choose_backend(settings, state)
+        choice = choose(settings, state)
+        name, reason, settings = choice.backend, choice.reason, choice.apply(settings)
         log.debug("backend: %s (%s)", name, reason)
         backend = get_backend(name, settings, state)
         started = backend.start()
@@ -109,6 +110,11 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
                      user=settings.user, hosts=list(target.hosts), flavor=info.flavor, version=info.version,
                      driver=settings.driver, env_file=str(settings.env_path), env_key=settings.env_key,
                      url=url.redacted(), local=server.local, details=started.details)
+        if not choice.from_state:  # why this server and port: status and doctor repeat it
+            state.update(chosen_because=reason)
+        if choice.owns_app_names:  # made on the system's server: destroy drops them again
+            state.update(owned_names={"database": settings.database, "user": settings.user,
+                                      "hosts": list(target.hosts)})
         state.add_to_gitignore(settings.project_dir)
     return UpResult(
         backend=name, reason=reason, server_action=started.action, server=info.label, flavor=info.flavor,
@@ -127,7 +133,8 @@ def dry_run(settings: Settings | None = None, **overrides: Any) -> dict[str, Any
 
     result: dict[str, Any] = {"install": install.check(settings, state).to_dict()}
     try:
-        result["backend"], result["reason"] = choose_backend(settings, state)
+        choice = choose(settings, state)
+        result["backend"], result["reason"] = choice.backend, choice.reason
     except ProvisionError as exc:
         result["backend"], result["reason"] = None, exc.message
     return result
@@ -178,7 +185,8 @@ def status(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]
         return {"state": "absent", "state_dir": str(state.path),
                 "hint": "run provision up (or make dev-db) to set up the dev database"}
     backend = get_backend(recorded["backend"], settings, state)
-    result = {**backend.status(), "database": recorded.get("database"), "user": recorded.get("user"),
+    result = {**backend.status(), "why": recorded.get("chosen_because"),
+              "database": recorded.get("database"), "user": recorded.get("user"),
               "url": recorded.get("url"), "env_file": recorded.get("env_file")}
     env_value = read_key(settings.resolve(recorded.get("env_file", settings.env_file)),
                          recorded.get("env_key", settings.env_key))

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -77,9 +80,9 @@ def _run(debug: bool, action: Callable[[], Any]) -> Any:
     except ProvisionError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc.message}", err=True)
+        typer.echo(f"error: {as_typed(exc.message)}", err=True)
         if exc.hint:
-            typer.echo(f"hint: {exc.hint}", err=True)
+            typer.echo(f"hint: {as_typed(exc.hint)}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
@@ -90,6 +93,34 @@ def _run(debug: bool, action: Callable[[], Any]) -> Any:
         typer.echo(f"error: the server said: {exc}", err=True)
         typer.echo("hint: run again with --debug for the full trace", err=True)
         raise typer.Exit(3) from None
+
+
+_COMMAND = re.compile(r"(?<![\w./'-])provision (?=(?:up|down|destroy|status|url|logs|reset|snapshot|shell|doctor)\b)")
+
+
+def as_typed(text: str) -> str:
+    """The library's hints say `provision up ...`; make each one work exactly as typed here:
+    `make dev-db YES=1` under make, `.venv/bin/provision` when provision is not on PATH."""
+    if os.environ.get("MAKELEVEL"):  # run by make dev-db: its one-word yes
+        text = text.replace("provision up --install --yes", "make dev-db YES=1")
+    prefix = command_prefix()
+    return text if prefix == "provision" else _COMMAND.sub(prefix + " ", text)
+
+
+def command_prefix() -> str:
+    """How to type this command from the current directory."""
+    script = Path(sys.argv[0]).absolute()
+    found = shutil.which("provision")
+    if found and Path(found).resolve() == script.resolve():
+        return "provision"
+    if script.name == "__main__.py":  # python -m provision
+        return f"{_typed_path(Path(sys.executable))} -m provision"
+    return _typed_path(script)
+
+
+def _typed_path(path: Path) -> str:
+    relative = os.path.relpath(path)
+    return shlex.quote(relative if not relative.startswith("..") and "/" in relative else str(path))
 
 
 def _is_driver_error(exc: Exception) -> bool:
@@ -160,6 +191,9 @@ def _up_asking(api, settings):
     def confirm(command: str) -> bool:
         return typer.confirm(f"No MySQL/MariaDB server here. Install one with: {command} ?", err=True)
 
+    if tty and not settings.install:
+        # on a terminal, a machine without a server is offered one (asked before anything runs)
+        settings = dataclasses.replace(settings, install=True)
     try:
         return api.up(settings, confirm=confirm if tty else None)
     except AdminPasswordRequired as exc:

@@ -28,6 +28,13 @@ class Settings:
     backend: str = "auto"
     host: str = "127.0.0.1"
     port: int = 3306
+    # the port a project's server gets unless --port says otherwise; when something else holds
+    # it, the project's own server moves to a port derived from its path (provision/project_port.py).
+    # A setting so tests can stand a free port in for 3306.
+    default_port: int = 3306
+    # when the system's server holds the default port and this process has a socket login to it
+    # (root, or the user's own unix_socket account): create the app's database and user there
+    use_system_server: bool = True
     database: str = "ohdevel"
     user: str = "ohdev"
     # None: keep the password a previous --generate-password stored, else empty (the seed's)
@@ -164,7 +171,10 @@ def load_settings(
             raise TypeError(f"unknown setting {key!r}")
         values[key] = _coerce(key, value)
 
-    settings = Settings(project_dir=project_dir, explicit=frozenset(values), **values)
+    explicit = frozenset(values)
+    if "port" not in values and "default_port" in values:
+        values["port"] = values["default_port"]  # still a default: not in explicit
+    settings = Settings(project_dir=project_dir, explicit=explicit, **values)
     _validate(settings)
     return settings
 
@@ -180,8 +190,10 @@ def _validate(settings: Settings) -> None:
             f"unknown driver {settings.driver!r}",
             "use --driver mysql (mysql://, as in the seed) or --driver pymysql (mysql+pymysql://)",
         )
-    if not 0 < settings.port < 65536:
-        raise ConfigError(f"port {settings.port} is out of range", "pass --port between 1 and 65535")
+    for name in ("port", "default_port"):
+        if not 0 < getattr(settings, name) < 65536:
+            raise ConfigError(f"{name.replace('_', ' ')} {getattr(settings, name)} is out of range",
+                              f"pass --{name.replace('_', '-')} between 1 and 65535")
     if settings.password and settings.generate_password:
         raise ConfigError(
             "--password and --generate-password were both given",

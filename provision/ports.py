@@ -40,6 +40,48 @@ def port_holder(port: int) -> str | None:
 
 
 def _linux_holder(port: int) -> str | None:
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    pid = _pid_with_socket(inodes)
+    if pid is not None:
+        return f"pid {pid} ({process_name(pid)})"
+    return "a process this user cannot see (another user's, or in a container)"
+
+
+def holder_pid(port: int) -> int | None:
+    """The pid listening on ``port`` (Linux, when this user can see it), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    inodes = _listening_inodes(port)
+    return _pid_with_socket(inodes) if inodes else None
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def unix_sockets_of(pid: int) -> list[str]:
+    """The listening Unix socket paths a process holds (Linux; empty when not visible)."""
+    try:
+        inodes = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return []
+    paths = []
+    for line in lines:
+        fields = line.split()
+        # Flags 00010000: listening; a path, not an abstract name (@...)
+        if len(fields) >= 8 and fields[3] == "00010000" and fields[7].startswith("/") \
+                and f"socket:[{fields[6]}]" in inodes:
+            paths.append(fields[7])
+    return paths
+
+
+def _listening_inodes(port: int) -> set[str]:
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -51,16 +93,17 @@ def _linux_holder(port: int) -> str | None:
             local, state, inode = fields[1], fields[3], fields[9]
             if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
                 inodes.add(f"socket:[{inode}]")
-    if not inodes:
-        return None
+    return inodes
+
+
+def _pid_with_socket(inodes: set[str]) -> int | None:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             for fd in (entry / "fd").iterdir():
                 if os.readlink(fd) in inodes:
-                    name = (entry / "comm").read_text().strip()
-                    return f"pid {entry.name} ({name})"
+                    return int(entry.name)
         except OSError:
             continue
-    return "a process this user cannot see (another user's, or in a container)"
+    return None

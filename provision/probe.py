@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 CANT_CONNECT = 2003
 LOST_CONNECTION = 2013
 ACCESS_DENIED = 1045
+ACCESS_DENIED_NO_PASSWORD = 1698  # MariaDB: an account on unix_socket only (Debian's root) over TCP
 HOST_NOT_ALLOWED = 1130
 UNKNOWN_DATABASE = 1049
 _NOT_YET = {CANT_CONNECT, LOST_CONNECTION, 2006, 1040, 1053}  # refused, lost, gone, too many, shutting down

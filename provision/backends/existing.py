@@ -7,6 +7,7 @@ from typing import Any
 
 from ..config import Settings
 from ..probe import Server, describe_login_error, error_code, server_info
+from ..sql import run
 from ..state import StateDir
 from ..url import DatabaseURL, parse
 from .base import Started
@@ -33,11 +34,14 @@ class ExistingBackend:
         if not self.settings.server_url and recorded.get("server_url"):
             # a later run without --server-url keeps the server the first run used
             stored = self.state.secret("existing_admin_password") or ""
-            return DatabaseURL(**{**recorded["server_url"], "password": stored, "query": ()})
+            query = tuple(tuple(pair) for pair in recorded["server_url"].get("query", ()))
+            return DatabaseURL(**{**recorded["server_url"], "password": stored, "query": query})
         return admin_url(self.settings)
 
     def server(self) -> Server:
         admin = self._admin()
+        if "unix_socket" in admin.params:  # the system's server, administered over its socket
+            return Server(admin=admin, host=self.settings.host, port=admin.port, local=True)
         # apps reach the server where the admin does (a CI service, a managed host)
         return Server(admin=admin, host=admin.host, port=admin.port, local=admin.host in LOOPBACK)
 
@@ -60,7 +64,8 @@ class ExistingBackend:
         conn.close()
         admin = server.admin
         self.state.update(existing={"server_url": {"scheme": admin.scheme, "user": admin.user,
-                                                   "host": admin.host, "port": admin.port}})
+                                                   "host": admin.host, "port": admin.port,
+                                                   "query": [list(pair) for pair in admin.query]}})
         if admin.password:
             self.state.set_secret("existing_admin_password", admin.password)
         return Started(server, "already running", {"server": info.label})
@@ -71,11 +76,25 @@ class ExistingBackend:
 
     def destroy(self) -> str:
         admin = self._admin()
-        return f"existing server on {admin.host}:{admin.port} left untouched"
+        owned = self.state.read().get("owned_names")
+        if not owned:
+            return f"existing server on {admin.host}:{admin.port} left untouched"
+        # the system's server: drop the database and user this project made there, nothing else
+        conn = self.server().connect()
+        try:
+            with conn.cursor() as cursor:
+                run(cursor, "workflow", "drop_database", database=owned["database"])
+                for host in owned["hosts"]:
+                    run(cursor, "bootstrap", "drop_user", {"user": owned["user"], "host": host})
+        finally:
+            conn.close()
+        return (f"dropped database {owned['database']} and user {owned['user']} from the server on "
+                f"{admin.host}:{admin.port}; the server and its other databases left untouched")
 
     def status(self) -> dict[str, Any]:
         admin = self._admin()
-        status: dict[str, Any] = {"backend": self.name, "host": admin.host, "port": admin.port, "admin": admin.user}
+        status: dict[str, Any] = {"backend": self.name, "host": admin.host, "port": admin.port, "admin": admin.user,
+                                  "admin_socket": admin.params.get("unix_socket")}
         try:
             conn = self.server().connect(timeout=3)
             status.update(state="running", server=server_info(conn).label)

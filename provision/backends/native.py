@@ -93,7 +93,7 @@ def describe_binary(path: Path) -> ServerBinary:
 
 
 def install_hint() -> str:
-    or_let_us = " (or let provision do it: provision up --install)"
+    or_let_us = " (or let provision do it: provision up --install --yes)"
     if sys.platform == "darwin":
         return "install a server: brew install mysql" + or_let_us
     if shutil.which("apt-get"):
