@@ -12,11 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from provision.config import load_settings
 from provision.ports import free_port
 
 STRICT = os.environ.get("PROVISION_TEST_STRICT") == "1"
+
+# property tests (tests/properties): a bounded count for `make test`; PROVISION_TEST_EXAMPLES
+# raises it for a long run. No deadline: the machine is shared, timing is not the property.
+settings.register_profile("provision", max_examples=int(os.environ.get("PROVISION_TEST_EXAMPLES", "150")),
+                          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("provision")
 REPO = Path(__file__).resolve().parent.parent
 
 
