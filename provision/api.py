@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from .backends import get_backend
-from .bootstrap import converge, login_check, plan, prove
+from .bootstrap import converge, converge_test_grants, login_check, plan, prove
 from .choose import choose
 from .config import DRIVERS, Settings, load_settings
 from .envfile import read_key, write_key
@@ -43,6 +43,8 @@ class UpResult:
     changes: list[str]
     proof: dict[str, str]
     installed: str | None = None  # the install command --install ran, if it ran one
+    framework: dict[str, Any] | None = None  # frameworks.Detection.to_dict() of the app's test runner
+    test_grants: list[str] = field(default_factory=list)  # GRANT patterns of its test databases
 
     @property
     def changed(self) -> bool:
@@ -101,6 +103,9 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
                 target = plan(cursor, settings, info, password)
             changes = converge(conn, target, fix_charset=settings.fix_charset,
                                login_works=login_check(url, tls=not server.local))
+            test_changes, ours = converge_test_grants(conn, target, state.read().get("test_grants", {}))
+            state.update(test_grants=ours)  # at once: only what provision granted is ever revoked
+            changes += test_changes
         finally:
             conn.close()
         url_text = str(url)
@@ -121,6 +126,7 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
         version=info.version, host=server.host, port=server.port, database=settings.database,
         user=settings.user, hosts=list(target.hosts), url=url, env_file=str(settings.env_path),
         env_key=settings.env_key, env_action=env_action, changes=changes, proof=proof, installed=installed,
+        framework=target.framework.to_dict() if target.framework else None, test_grants=list(target.test_patterns),
     )
 
 

@@ -6,13 +6,15 @@ reports nothing. Nothing here knows which backend made the server.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from .config import Settings
 from .errors import BootstrapError
-from .names import grant_pattern
+from .frameworks import Detection, name_templates, resolve
+from .names import grant_pattern, shown_pattern, template_grant_pattern
 from .probe import ACCESS_DENIED, ServerInfo, connect, describe_login_error, error_code
 from .sql import run
 from .url import DatabaseURL, parse
@@ -36,6 +38,9 @@ class Plan:
     password: str
     hosts: tuple[str, ...]
     collation: str
+    # the app's test runner and the GRANT patterns of the databases it makes (beyond <database>_*)
+    framework: Detection | None = None
+    test_patterns: tuple[str, ...] = ()
 
 
 def app_hosts(info: ServerInfo) -> tuple[str, ...]:
@@ -68,13 +73,29 @@ def choose_collation(cursor, settings: Settings, info: ServerInfo) -> str:
 
 
 def plan(cursor, settings: Settings, info: ServerInfo, password: str) -> Plan:
+    framework, patterns = runner_databases(settings)
     return Plan(
         database=settings.database,
         user=settings.user,
         password=password,
         hosts=app_hosts(info),
         collation=choose_collation(cursor, settings, info),
+        framework=framework,
+        test_patterns=patterns,
     )
+
+
+def runner_databases(settings: Settings) -> tuple[Detection | None, tuple[str, ...]]:
+    """The app's test runner and the GRANT patterns its test databases need.
+
+    Names the ``<database>_*`` grant already covers (Rails' ``<database>_test`` when the
+    dev database is the app's base name) are left out: no redundant grants.
+    """
+    framework = resolve(settings.framework, settings.project_dir)
+    patterns = (template_grant_pattern(t, settings.database)
+                for t in name_templates(framework, settings.test_databases))
+    base = grant_pattern(settings.database)
+    return framework, tuple(p for p in dict.fromkeys(patterns) if p != base and not p.startswith(base + "\\_"))
 
 
 def converge(conn, target: Plan, *, fix_charset: bool, login_works: Callable[[], bool]) -> list[str]:
@@ -161,6 +182,47 @@ def _converge_grants(cursor, target: Plan, host: str) -> list[str]:
     if after == before:
         return []
     return [f"user {target.user}@{host}: grants on {target.database} and {target.database}_* restored"]
+
+
+# a database-level grant as SHOW GRANTS prints it: GRANT ALL PRIVILEGES ON `pattern`.* TO ...
+_DB_GRANT = re.compile(r"^GRANT ALL PRIVILEGES ON `((?:[^`]|``)+)`\.\* TO ")
+
+
+def _held_patterns(cursor, target: Plan, host: str) -> set[str]:
+    rows = run(cursor, "bootstrap", "show_grants", _who(target, host))
+    return {match.group(1).replace("``", "`") for (line,) in rows if (match := _DB_GRANT.match(line))}
+
+
+def converge_test_grants(conn, target: Plan, ours: Mapping[str, list[str]]
+                         ) -> tuple[list[str], dict[str, list[str]]]:
+    """Grant the test runner's patterns; revoke the ones provision granted that are no longer wanted.
+
+    ``ours`` is what provision granted before (per host, from the state): only those are
+    ever revoked. A pattern that was already held when provision came is never ours, so a
+    grant made by hand survives. Returns the changes and the new ``ours`` to record.
+    """
+    changes: list[str] = []
+    recorded = {host: list(patterns) for host, patterns in ours.items()}  # hosts not converged keep theirs
+    wanted = target.test_patterns
+    with conn.cursor() as cursor:
+        for host in target.hosts:
+            held = _held_patterns(cursor, target, host)
+            added = [p for p in wanted if p not in held]
+            for pattern in added:
+                run(cursor, "bootstrap", "grant_database", _who(target, host), pattern=pattern)
+            mine = set(ours.get(host, ()))
+            gone = [p for p in mine if p not in wanted and p in held]
+            for pattern in gone:
+                run(cursor, "bootstrap", "revoke_database", _who(target, host), pattern=pattern)
+            recorded[host] = sorted((mine & set(wanted)) | set(added))
+            runner = f" for {target.framework.title}" if target.framework else ""
+            if added:
+                changes.append(f"user {target.user}@{host}: test databases{runner} granted: "
+                               + ", ".join(shown_pattern(p) for p in added))
+            if gone:
+                changes.append(f"user {target.user}@{host}: test-database grants no longer wanted revoked: "
+                               + ", ".join(shown_pattern(p) for p in sorted(gone)))
+    return changes, recorded
 
 
 def login_check(url: DatabaseURL, *, tls: bool) -> Callable[[], bool]:

@@ -37,3 +37,6 @@ SHOW GRANTS FOR %(user)s@%(host)s;
 
 -- name: grant_database
 GRANT ALL PRIVILEGES ON {pattern}.* TO %(user)s@%(host)s;
+
+-- name: revoke_database
+REVOKE ALL PRIVILEGES ON {pattern}.* FROM %(user)s@%(host)s;

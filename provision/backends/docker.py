@@ -61,8 +61,11 @@ SERVER_ARGS = (
     "--innodb-buffer-pool-dump-at-shutdown=OFF",
     "--innodb-buffer-pool-load-at-startup=OFF",
 )
-# MySQL's X protocol listens on 33060 by default; nobody publishes it (MariaDB has no such option)
-MYSQL_ARGS = ("--loose-mysqlx=OFF",)
+# MySQL's X protocol listens on 33060 by default; nobody publishes it (MariaDB has no such option).
+# GTIDs off: there is no binary log to replicate, and with gtid_mode=ON MySQL's mysqldump writes
+# SET @@SESSION.SQL_LOG_BIN / @@GLOBAL.GTID_PURGED, which the app user may not load (Django's
+# --parallel clone pipes such a dump into mysql and would get empty clones; README, Test suites).
+MYSQL_ARGS = ("--loose-mysqlx=OFF", "--gtid-mode=OFF")
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i386": "386", "i686": "386"}
 
 

@@ -304,6 +304,9 @@ class NativeBackend:
             "skip-log-bin",
             # MySQL's X protocol listens on 33060 on every interface by default
             "loose-mysqlx=OFF",
+            # no binary log, so no GTIDs: MySQL's mysqldump then writes no SET @@GLOBAL.GTID_PURGED
+            # that the app user could not load (Django's --parallel clone); MariaDB has no gtid-mode
+            "loose-gtid-mode=OFF",
             # a development server: an OS crash may lose the last second of commits
             "innodb-flush-log-at-trx-commit=2",
             "innodb-buffer-pool-size=128M",
