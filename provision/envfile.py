@@ -52,7 +52,7 @@ def write_key(path: Path, key: str, value: str, *, secret: bool) -> str:
     except UnicodeDecodeError:
         raise EnvFileError(f"{path} is not UTF-8 text; nothing was written", _HINT) from None
 
-    new_text = _with_key(text, key, value)
+    new_text = with_key(text, key, value)
     if original is not None and new_text == text:
         return UNCHANGED
     _check_round_trip(text, new_text, key, value, path)
@@ -61,7 +61,8 @@ def write_key(path: Path, key: str, value: str, *, secret: bool) -> str:
     return CREATED if original is None else UPDATED
 
 
-def _with_key(text: str, key: str, value: str) -> str:
+def with_key(text: str, key: str, value: str) -> str:
+    """``text`` with ``key`` set to ``value``: only that binding changes, or a line is appended."""
     from dotenv.parser import parse_stream
 
     # python-dotenv's bindings cover the text without gaps or overlaps (after a BOM it

@@ -61,3 +61,9 @@ class AdminPasswordRequired(ServerError):
         super().__init__(message, hint)
         self.url = url
         self.backend = backend
+
+
+class InitError(ProvisionError):
+    """``provision init`` cannot adopt the app as it is (a file it cannot read, parse or write)."""
+
+    exit_code = 2

@@ -1,0 +1,130 @@
+"""``provision init``: an app adopts provision in one command.
+
+``plan()`` looks at the app (``layout.inspect``) and computes, in memory, what is
+missing: the Makefile targets, the dev dependency, ``[tool.provision]``, the
+``.env.example`` line and the ``.gitignore`` entries. ``apply()`` writes them all or
+none. Running it again on an adopted app plans no change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import DRIVERS
+from ..errors import InitError
+from ..names import validate_database, validate_user
+from ..url import app_url
+from . import deps, layout as layouts, makefile, settings_files
+from .changes import FileChange, read_text, write_all
+
+DEFAULTS = {"database": "ohdevel", "user": "ohdev", "driver": "mysql"}  # the seed's, as in provision's config
+
+
+@dataclass
+class Plan:
+    project_dir: Path
+    changes: list[FileChange]
+    findings: list[str] = field(default_factory=list)   # what init saw and chose, and why
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[FileChange]:
+        return [change for change in self.changes if change.changed]
+
+    def diff(self) -> str:
+        return "".join(change.diff() for change in self.pending)
+
+
+def plan(project_dir: Path, *, source: str | None = None, database: str | None = None, user: str | None = None,
+         driver: str | None = None, env_key: str = "DATABASE_URL") -> Plan:
+    """What init would write in ``project_dir``; nothing is written."""
+    app = layouts.inspect(project_dir)
+    findings: list[str] = []
+    warnings: list[str] = []
+    settings = _settings(app, database, user, driver, findings)
+    chosen = deps.parse_source(source, app.project_dir) if source else deps.installed_source()
+    findings.append(f"runs provision through {_runner_name(app)} ({app.runner_evidence})")
+    if app.deps_form:
+        findings.append(f"provision as a dev dependency in {app.deps_file}"
+                        + (f" [{app.deps_key}]" if app.deps_key else "") + f": {chosen.requirement} "
+                        f"({chosen.evidence})")
+        if chosen.is_local:
+            warnings.append(f"{chosen.location} is a path on this machine: a contributor's clone can install "
+                            "provision only where that path exists; pass --source git+https://... for one "
+                            "everyone can reach")
+
+    changes: list[FileChange] = []
+    add = lambda relative, summary, edit: changes.append(_change(app.project_dir, relative, summary, edit))  # noqa: E731
+
+    runner = makefile.runner_for(app.runner, venv_dir=app.venv_dir, deps_form=app.deps_form, deps_file=app.deps_file,
+                                 deps_key=app.deps_key, install_hint=f"pipx install {chosen.requirement!r}")
+    result: dict = {}
+
+    def edit_makefile(text: str) -> str:
+        new_text, result["added"], result["kept"] = makefile.with_targets(text, runner)
+        return new_text
+
+    add(app.makefile or "Makefile", "make dev-db targets", edit_makefile)
+    if result["kept"]:
+        findings.append("kept the Makefile's own " + ", ".join(result["kept"]))
+    if app.deps_form:
+        add(app.deps_file, "provision as a dev dependency",
+            lambda text: deps.add_requirement(app.deps_form, app.deps_key, text, chosen))
+        if app.deps_form == "optional-dependencies" and chosen.kind != "index":
+            findings.append(_hatch_note(app))
+    add("pyproject.toml", "[tool.provision]",
+        lambda text: settings_files.with_tool_provision(text or None, settings))
+    url = str(app_url(driver_scheme=DRIVERS[settings["driver"]], user=settings["user"], password="",
+                      host="127.0.0.1", port=3306, database=settings["database"]))
+    add(app.env_example, f"{env_key} in {app.env_example}",
+        lambda text: settings_files.with_env_example(text, env_key, url))
+    add(".gitignore", ".devdb/ and .env ignored", settings_files.with_gitignore)
+    if app.env_tracked:
+        warnings.append(".env is tracked by git, and `make dev-db` writes DATABASE_URL into it; init leaves it: "
+                        "untrack it with `git rm --cached .env` (the .gitignore line then keeps it out)")
+    return Plan(app.project_dir, [c for c in changes if c is not None], findings, [w for w in warnings if w])
+
+
+def apply(plan: Plan) -> list[FileChange]:
+    """Write the plan's changes, all or none; returns what was written."""
+    pending = plan.pending
+    write_all(pending)
+    return pending
+
+
+def _change(project_dir: Path, relative: str, summary: str, edit) -> FileChange:
+    path = project_dir / relative
+    old, text = read_text(path, relative)
+    new_text = edit(text)
+    return FileChange(path, relative, old, new_text.encode("utf-8"), summary)
+
+
+def _settings(app, database, user, driver, findings: list[str]) -> dict:
+    found = app.app_url
+    values = dict(DEFAULTS)
+    origin = "provision's defaults (the seed's ohdevel/ohdev)"
+    if found:
+        values.update(database=found.database, user=found.user, driver=found.driver)
+        origin = f"the URL in {found.evidence}"
+    values.update({k: v for k, v in {"database": database, "user": user, "driver": driver}.items() if v})
+    if driver and driver not in DRIVERS:
+        raise InitError(f"unknown driver {driver!r}",
+                        "use --driver mysql (mysql://, as in the seed) or --driver pymysql (mysql+pymysql://)")
+    validate_database(values["database"])
+    validate_user(values["user"])
+    findings.append(f"database {values['database']}, user {values['user']}, {DRIVERS[values['driver']]}:// "
+                    f"(from {origin if not (database or user or driver) else 'the options and ' + origin})")
+    return values
+
+
+def _runner_name(app) -> str:
+    return {"venv": f"{app.venv_dir}/bin/provision", "uv": "uv run", "poetry": "poetry run",
+            "pipenv": "pipenv run", "path": "a provision on PATH (pipx)"}[app.runner]
+
+
+def _hatch_note(app) -> str:
+    backend = ((app.pyproject or {}).get("build-system", {}) or {}).get("build-backend", "")
+    if "hatchling" in backend:
+        return ("hatchling refuses direct references in extras unless [tool.hatch.metadata] "
+                "allow-direct-references = true")
+    return ""

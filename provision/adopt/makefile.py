@@ -1,0 +1,121 @@
+"""The app's ``make dev-db``: targets appended to its Makefile, never changing one it has.
+
+The targets run provision from the app's own environment (its venv, uv, poetry or
+pipenv), else a ``provision`` on PATH (pipx); when that is missing they stop with the
+one command that installs it. ``ARGS=...`` passes options, and ``PROVISION_*``
+variables reach provision because make exports its environment (and command-line
+variables) to recipes.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from .changes import append_block
+
+# what users of a `make dev-db` expect next to it: provision's own names for the commands
+TARGETS = {
+    "dev-db": ("up", "a local MySQL/MariaDB database and DATABASE_URL in .env"),
+    "dev-db-down": ("down", "stop it (data kept)"),
+    "dev-db-status": ("status", "is it up, does .env match"),
+    "dev-db-reset": ("reset", "drop and recreate the database (asks first)"),
+}
+MARKER = "# --- dev database (provision) ---"
+_RULE = re.compile(r"^(?!\t)([^:=#\s][^:=#]*?)\s*::?(?!=)", re.M)
+_VARIABLE = re.compile(r"^\s*(?:override\s+|export\s+)*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\?|:|::|:::|\+|!)?=", re.M)
+
+
+@dataclass(frozen=True)
+class Runner:
+    """How the targets reach provision in this app."""
+
+    kind: str              # venv, uv, poetry, pipenv or path
+    command: str           # the make expression that runs provision
+    variables: str         # make variable lines the recipes use
+    prerequisite: str      # the target the dev-db targets depend on ('' for none)
+    rules: str             # the rule(s) that make the prerequisite
+
+
+def runner_for(kind: str, *, venv_dir: str = ".venv", deps_form: str | None = None, deps_file: str | None = None,
+               deps_key: str | None = None, install_hint: str = "") -> Runner:
+    if kind == "venv":
+        if deps_form == "requirements":
+            install, depends = f"-r {deps_file}", deps_file
+        elif deps_form == "dependency-groups":  # pip 25.1+ reads [dependency-groups]
+            install, depends = f"--group {deps_key}", "pyproject.toml"
+        else:
+            install, depends = shlex.quote(f".[{deps_key}]") if deps_key else "-e .", "pyproject.toml"
+            install = f"-e {install}" if deps_key else install
+        rules = (
+            "$(DEV_DB): " + depends + "\n"
+            "\t@[ -x $(DEV_DB_VENV)/bin/python ] || $(DEV_DB_PYTHON) -m venv $(DEV_DB_VENV) || { \\\n"
+            "\t\techo \"error: '$(DEV_DB_PYTHON) -m venv $(DEV_DB_VENV)' failed (the venv module is missing?)\"; \\\n"
+            "\t\techo \"hint: sudo apt-get install -y python3-venv   (or make dev-db DEV_DB_PYTHON=python3.12)\"; "
+            "exit 1; }\n"
+            + ("\t$(DEV_DB_VENV)/bin/python -m pip install -q --upgrade 'pip>=25.1'\n"
+               if deps_form == "dependency-groups" else "")
+            + f"\t$(DEV_DB_VENV)/bin/python -m pip install -q {install}\n"
+            "\t@touch $@\n"
+        )
+        return Runner(kind, "$(DEV_DB)",
+                      f"DEV_DB_VENV ?= {venv_dir}\nDEV_DB_PYTHON ?= python3\nDEV_DB := $(DEV_DB_VENV)/bin/provision\n",
+                      "$(DEV_DB)", rules)
+    tools = {
+        "uv": ("uv run" + (f" --extra {deps_key}" if deps_form == "optional-dependencies" else "") + " provision",
+               "uv", "curl -LsSf https://astral.sh/uv/install.sh | sh   (or: pipx install uv)", None),
+        "poetry": ("poetry run provision", "poetry", "pipx install poetry",
+                   f"poetry install --with {deps_key}" if deps_key else "poetry install"),
+        "pipenv": ("pipenv run provision", "pipenv", "pipx install pipenv", "pipenv install --dev"),
+        "path": ("provision", "provision", install_hint, None),
+    }
+    command, tool, hint, install = tools[kind]
+    check = (f"\t@command -v {tool} >/dev/null || {{ echo \"error: {tool} is not installed\"; \\\n"
+             f"\t\techo \"hint: {_echo_safe(hint)}\"; exit 1; }}\n")
+    if install:  # poetry and pipenv do not install on `run`: install the dev group once
+        check += f"\t@{command} --help >/dev/null 2>&1 || {install}\n"
+    return Runner(kind, "$(DEV_DB)", f"DEV_DB := {command}\n", "dev-db-tool", "dev-db-tool:\n" + check)
+
+
+def _echo_safe(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$").replace("`", "\\`")
+
+
+def existing_targets(text: str) -> set[str]:
+    targets: set[str] = set()
+    for match in _RULE.finditer(_joined(text)):
+        targets.update(match.group(1).split())
+    return targets
+
+
+def existing_variables(text: str) -> set[str]:
+    return {match.group(1) for match in _VARIABLE.finditer(_joined(text))}
+
+
+def _joined(text: str) -> str:
+    return re.sub(r"\\\r?\n", " ", text.replace("\r\n", "\n"))
+
+
+def with_targets(text: str, runner: Runner) -> tuple[str, list[str], list[str]]:
+    """The Makefile with the missing dev-db targets; returns (text, added, kept as the app has them)."""
+    targets = existing_targets(text)
+    variables = existing_variables(text)
+    missing = [name for name in TARGETS if name not in targets]
+    kept = [name for name in TARGETS if name in targets]
+    if not missing:
+        return text, [], kept
+    lines = [MARKER,
+             "# make dev-db ARGS=\"--port 3307\" passes options; PROVISION_* variables (PROVISION_PORT=3307) too"]
+    ours = [line for line in runner.variables.splitlines() if _VARIABLE.match(line)]
+    if not any(_VARIABLE.match(line).group(1) in variables for line in ours):
+        lines += ours
+    lines += ["", ".PHONY: " + " ".join(missing + ([runner.prerequisite] if runner.prerequisite == "dev-db-tool"
+                                                  and "dev-db-tool" not in targets else []))]
+    for name in missing:
+        command, what = TARGETS[name]
+        lines += ["", f"{name}: {runner.prerequisite}".rstrip() + f"  ## {what}",
+                  f"\t{runner.command} {command} $(ARGS)"]
+    rule_target = runner.rules.split(":", 1)[0]
+    if rule_target not in targets:
+        lines += ["", runner.rules.rstrip("\n")]
+    return append_block(text, "\n".join(lines) + "\n"), missing, kept
