@@ -297,6 +297,7 @@ def logs(state_dir: StateDirOpt = None,
 
 # More commands live in their own modules and register themselves on ``app``.
 from . import cli_workflow  # noqa: E402,F401  (reset, snapshot, shell, doctor)
+from . import cli_init  # noqa: E402,F401  (init)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import frameworks
 from ..config import DRIVERS
 from ..errors import InitError
 from ..names import validate_database, validate_user
@@ -42,6 +43,12 @@ def plan(project_dir: Path, *, source: str | None = None, database: str | None =
     findings: list[str] = []
     warnings: list[str] = []
     settings = _settings(app, database, user, driver, findings)
+    detection = frameworks.detect(app.project_dir)
+    if detection:
+        settings["framework"] = detection.name
+        findings.append(f"framework {detection.describe()}")
+    else:
+        findings.append("no framework recognised: provision keeps detecting it at each run (framework = auto)")
     chosen = deps.parse_source(source, app.project_dir) if source else deps.installed_source()
     findings.append(f"runs provision through {_runner_name(app)} ({app.runner_evidence})")
     if app.deps_form:
@@ -53,8 +60,11 @@ def plan(project_dir: Path, *, source: str | None = None, database: str | None =
                             "provision only where that path exists; pass --source git+https://... for one "
                             "everyone can reach")
 
-    changes: list[FileChange] = []
-    add = lambda relative, summary, edit: changes.append(_change(app.project_dir, relative, summary, edit))  # noqa: E731
+    changes: dict[str, FileChange] = {}  # one entry per file: edits of the same file chain
+
+    def add(relative: str, summary: str, edit) -> None:
+        earlier = changes.get(relative)
+        changes[relative] = _change(app.project_dir, relative, summary, edit, earlier)
 
     runner = makefile.runner_for(app.runner, venv_dir=app.venv_dir, deps_form=app.deps_form, deps_file=app.deps_file,
                                  deps_key=app.deps_key, install_hint=f"pipx install {chosen.requirement!r}")
@@ -71,18 +81,20 @@ def plan(project_dir: Path, *, source: str | None = None, database: str | None =
         add(app.deps_file, "provision as a dev dependency",
             lambda text: deps.add_requirement(app.deps_form, app.deps_key, text, chosen))
         if app.deps_form == "optional-dependencies" and chosen.kind != "index":
-            findings.append(_hatch_note(app))
+            warnings.append(_hatch_note(app))
     add("pyproject.toml", "[tool.provision]",
         lambda text: settings_files.with_tool_provision(text or None, settings))
     url = str(app_url(driver_scheme=DRIVERS[settings["driver"]], user=settings["user"], password="",
                       host="127.0.0.1", port=3306, database=settings["database"]))
     add(app.env_example, f"{env_key} in {app.env_example}",
         lambda text: settings_files.with_env_example(text, env_key, url))
-    add(".gitignore", ".devdb/ and .env ignored", settings_files.with_gitignore)
+    venv = (f"{app.venv_dir}/",) if app.runner == "venv" else ()
+    add(".gitignore", "ignores " + ", ".join((".devdb/", ".env") + venv),
+        lambda text: settings_files.with_gitignore(text, venv))
     if app.env_tracked:
         warnings.append(".env is tracked by git, and `make dev-db` writes DATABASE_URL into it; init leaves it: "
                         "untrack it with `git rm --cached .env` (the .gitignore line then keeps it out)")
-    return Plan(app.project_dir, [c for c in changes if c is not None], findings, [w for w in warnings if w])
+    return Plan(app.project_dir, list(changes.values()), findings, [w for w in warnings if w])
 
 
 def apply(plan: Plan) -> list[FileChange]:
@@ -92,17 +104,21 @@ def apply(plan: Plan) -> list[FileChange]:
     return pending
 
 
-def _change(project_dir: Path, relative: str, summary: str, edit) -> FileChange:
-    path = project_dir / relative
-    old, text = read_text(path, relative)
+def _change(project_dir: Path, relative: str, summary: str, edit, earlier: FileChange | None) -> FileChange:
+    if earlier is None:
+        old, text = read_text(project_dir / relative, relative)
+    else:
+        old, text = earlier.old, earlier.new.decode("utf-8")
     new_text = edit(text)
-    return FileChange(path, relative, old, new_text.encode("utf-8"), summary)
+    if earlier is not None and earlier.changed:
+        summary = earlier.summary if new_text == text else f"{earlier.summary}; {summary}"
+    return FileChange(project_dir / relative, relative, old, new_text.encode("utf-8"), summary)
 
 
 def _settings(app, database, user, driver, findings: list[str]) -> dict:
     found = app.app_url
     values = dict(DEFAULTS)
-    origin = "provision's defaults (the seed's ohdevel/ohdev)"
+    origin = "provision's defaults, the seed's"
     if found:
         values.update(database=found.database, user=found.user, driver=found.driver)
         origin = f"the URL in {found.evidence}"

@@ -169,21 +169,29 @@ def _add_to_table(text: str, path: tuple[str, ...], value) -> str:
         return text
     if table is None:
         header = ".".join(_toml_key(part) for part in path)
-        new_text = append_block(text, f"[{header}]\n{NAME} = {tomlkit.item(value).as_string()}\n")
+        new_text = append_block(text, f"[{header}]\n{NAME} = {_inline(value).as_string()}\n")
     else:
         doc = tomlkit.parse(text)
         node = doc
         for part in path:
             node = node[part]
-        item = tomlkit.inline_table() if isinstance(value, dict) else value
-        if isinstance(value, dict):
-            item.update(value)
-        node[NAME] = item
+        node[NAME] = _inline(value)
         new_text = tomlkit.dumps(doc)
     expected = copy.deepcopy(old)
     _get(expected, path, create=True)[NAME] = value
     _check(new_text, expected)
     return new_text
+
+
+def _inline(value):
+    """A TOML item on one line: poetry and pipenv write {git = ..., rev = ...} inline."""
+    import tomlkit
+
+    if not isinstance(value, dict):
+        return tomlkit.item(value)
+    table = tomlkit.inline_table()
+    table.update(value)
+    return table
 
 
 def _names_provision(item) -> bool:

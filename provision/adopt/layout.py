@@ -20,7 +20,10 @@ MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")
 DEV_REQUIREMENTS = ("requirements-dev.txt", "dev-requirements.txt", "requirements_dev.txt",
                     "requirements/dev.txt", "requirements/development.txt")
 ENV_EXAMPLES = (".env.example", ".env.sample", ".env.template", "env.example")
-VENV_DIRS = (".venv", "venv", "env", ".virtualenv")
+# make dev-db installs provision into .venv (the app's own when it uses that name). Not into another
+# directory the app may use for its env (the OK server's README makes `env/`): an old app's pins can
+# exclude provision's (Flask 1.1 needs click < 8, typer click >= 8.2), and pip would break one of them.
+VENV_DIR = ".venv"
 DEV_EXTRAS = ("dev", "develop", "development")
 
 _URL = re.compile(r"\bmysql(?:\+[a-z]+)?://[^\s'\"`<>()\]]+")
@@ -92,7 +95,7 @@ def inspect(project_dir: Path) -> Layout:
         deps_form=form,
         deps_file=deps_file,
         deps_key=key,
-        venv_dir=next((name for name in VENV_DIRS if (project_dir / name / "pyvenv.cfg").is_file()), ".venv"),
+        venv_dir=VENV_DIR,
         env_example=next((name for name in ENV_EXAMPLES if exists(name)), ".env.example"),
         app_url=find_app_url(project_dir),
         in_git=in_git,

@@ -49,16 +49,17 @@ def with_env_example(text: str, key: str, url: str) -> str:
     return with_key(text, key, url)
 
 
-def with_gitignore(text: str) -> str:
-    """.gitignore with .devdb/ and .env ignored (lines already there, or a pattern covering them, are kept)."""
+def with_gitignore(text: str, extra: tuple[str, ...] = ()) -> str:
+    """.gitignore with .devdb/ and .env ignored, and ``extra`` (the venv make dev-db creates); lines
+    already there, or a pattern covering them, are kept."""
     entries = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    missing = [line for line in GITIGNORE_LINES if not _ignored(line, entries)]
+    missing = [line for line in GITIGNORE_LINES + tuple(extra) if not _ignored(line, entries)]
     if not missing:
         return text
     eol = line_ending(text)
     if text and not text.endswith("\n"):
         text += eol
-    block = "# provision: the dev database's state, and the local .env it writes\n" + "\n".join(missing) + "\n"
+    block = "# provision: the dev database's state and the local .env it writes\n" + "\n".join(missing) + "\n"
     return text + block.replace("\n", eol)
 
 
