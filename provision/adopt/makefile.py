@@ -105,7 +105,8 @@ def with_targets(text: str, runner: Runner) -> tuple[str, list[str], list[str]]:
     if not missing:
         return text, [], kept
     lines = [MARKER,
-             "# make dev-db ARGS=\"--port 3307\" passes options; PROVISION_* variables (PROVISION_PORT=3307) too"]
+             "# make dev-db ARGS=\"--port 3307\" passes options, and PROVISION_* variables (PROVISION_PORT=3307);",
+             "# YES=1 installs a missing MySQL/MariaDB server without asking"]
     ours = [line for line in runner.variables.splitlines() if _VARIABLE.match(line)]
     if not any(_VARIABLE.match(line).group(1) in variables for line in ours):
         lines += ours
@@ -113,6 +114,8 @@ def with_targets(text: str, runner: Runner) -> tuple[str, list[str], list[str]]:
                                                   and "dev-db-tool" not in targets else []))]
     for name in missing:
         command, what = TARGETS[name]
+        if command == "up":  # as provision's own Makefile: YES=1 installs a missing server without asking
+            command += " $(if $(filter 1 y yes true,$(YES)),--install --yes)"
         lines += ["", f"{name}: {runner.prerequisite}".rstrip() + f"  ## {what}",
                   f"\t{runner.command} {command} $(ARGS)"]
     rule_target = runner.rules.split(":", 1)[0]

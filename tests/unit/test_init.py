@@ -117,12 +117,15 @@ class TestOkServer:
         app = repo(tmp_path / "ok", copy_of=OKSERVER)
         init_twice(app)
         text = (app / "Makefile").read_text()
-        assert "\n\t$(DEV_DB) up $(ARGS)\n" in text and "    $(DEV_DB)" not in text  # recipes use tabs
+        assert "\n\t$(DEV_DB) up $(if $(filter 1 y yes true,$(YES)),--install --yes) $(ARGS)\n" in text
+        assert "    $(DEV_DB)" not in text  # recipes use tabs
         dry = make(app, "-n", "dev-db", "ARGS=--port 3307")
         assert dry.returncode == 0, dry.stderr
         assert "python3 -m venv .venv" in dry.stdout
         assert ".venv/bin/python -m pip install -q -r requirements-dev.txt" in dry.stdout
-        assert ".venv/bin/provision up --port 3307" in dry.stdout
+        assert ".venv/bin/provision up  --port 3307" in dry.stdout
+        scripted = make(app, "-n", "dev-db", "ARGS=--port 3307", "YES=1")  # as provision's own Makefile
+        assert ".venv/bin/provision up --install --yes --port 3307" in scripted.stdout
         assert (app / "requirements-dev.txt").read_text().splitlines()[-1] == \
             "provision @ git+https://git.example.org/provision.git@v0.1.0"
         database = make(app, "-p", "-n", "dev-db-status").stdout  # make's own view of the rules
