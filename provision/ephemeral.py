@@ -174,19 +174,24 @@ class _Deferred:
         self.conn._execute_command(COMMAND.COM_QUERY, sql.encode(self.conn.encoding))
         self.what = what
 
-    def collect(self) -> None:
+    def collect(self) -> list:
+        """Read the results of what was sent: one entry per statement (its rows, or None)."""
         if self.what is None:
-            return
+            return []
         what, self.what = self.what, None
+        results = []
         try:
             self.conn._read_query_result()
+            results.append(self.conn._result.rows)
             while self.conn._result is not None and self.conn._result.has_next:
                 self.conn.next_result()
+                results.append(self.conn._result.rows)
         except Exception as exc:
             if error_code(exc) is None:
                 raise
             raise ServerError(f"{what} failed: {exc}",
                               "run with --mysql-pool=0 to see it fail where it happens") from exc
+        return results
 
 
 class Databases:
@@ -202,7 +207,7 @@ class Databases:
 
     def __init__(self, server: EphemeralServer | Server, *, prefix: str | None = None, template: Any = None,
                  keep: bool = False, pool: int | None = None, project_dir: Path | None = None,
-                 lock_timeout: float = 600.0):
+                 lock_timeout: float = 600.0, restore: bool | None = None):
         self.ephemeral = server if isinstance(server, EphemeralServer) else None
         self.server = server.server if isinstance(server, EphemeralServer) else server
         default_prefix = self.ephemeral.details.get("prefix") if self.ephemeral else None
@@ -212,6 +217,9 @@ class Databases:
 
         self.template = as_template(template, base_dir=project_dir)
         self.keep = keep
+        # with a template, used copies are restored instead of dropped (provision/restore.py)
+        self.restore = (self.template is not None if restore is None else restore) and not keep
+        self.recycler = None  # restore.Recycler
         self.pool_size = (2 if self.template else 1) if pool is None else pool
         self.lock_timeout = lock_timeout
         self.tls = Tls(self.server.local)
@@ -236,7 +244,13 @@ class Databases:
             log.info("ephemeral: dropped %d database(s) of killed test runs: %s", len(swept), ", ".join(swept))
         if self.template is not None:
             self._prepare_template()
-        if self.pool_size > 0:
+        if self.restore and self.plan is not None:
+            from .restore import Recycler, restorer
+
+            self.recycler = Recycler(_Deferred(self.conn), restorer(self.conn, self.plan, self.info.flavor, self.new_name()),
+                                     self.plan, self.new_name, size=self.pool_size, inline=self.pool_size == 0)
+            self.recycler.fill()
+        elif self.pool_size > 0:
             self._deferred = _Deferred(self.conn)
             self._send_batch(self.pool_size)
         return self
@@ -249,6 +263,8 @@ class Databases:
         except Exception as exc:  # the last batch failed; drop what may exist anyway
             log.warning("ephemeral: %s", exc)
         leftovers = set(self._ready) | set(self._sent) | set(self._released)
+        if self.recycler is not None:
+            leftovers |= self.recycler.close()
         for name in sorted(self.made):
             if self.keep:
                 self.kept.append(name)
@@ -274,7 +290,9 @@ class Databases:
 
     def create(self) -> EphemeralDatabase:
         """A fresh database (a copy of the template, if there is one)."""
-        if self._deferred is None:
+        if self.recycler is not None:
+            name = self.recycler.take()
+        elif self._deferred is None:
             name = self.make(self.conn)
         else:
             self._collect()
@@ -313,6 +331,8 @@ class Databases:
         self.made.discard(name)
         if self.keep:
             self.kept.append(name)
+        elif self.recycler is not None:
+            self.recycler.give_back(name)
         elif self._deferred is not None:
             self._released.append(name)
         else:
@@ -328,6 +348,8 @@ class Databases:
         self._released, self._sent = [], names
 
     def _collect(self) -> None:
+        if self.recycler is not None:
+            self.recycler.settle()
         if self._deferred is None:
             return
         sent, self._sent = self._sent, []

@@ -12,6 +12,8 @@ Options (ini name in brackets), highest first: command line, ini, default.
                                   session on that server sweeps them
   --mysql-pool [mysql_pool]       databases made ahead, used ones dropped behind, while tests
                                   run (default: 1, 2 with a template; 0: all inline)
+  --mysql-restore [mysql_restore] on (default with a template): a used copy is restored to the
+                                  template's state (only what the test changed); off: new copies
 
 Importing this module is cheap: pymysql, docker and testcontainers are imported only when
 a fixture runs. The fixture names differ from pytest-mysql's (mysql, mysql_proc, mysql_noproc).
@@ -38,6 +40,8 @@ _OPTIONS = {
              "run on the server while tests run (default 1, 2 with a template; 0: inline)", ""),
     "template": ("build this once into a template database and give each test a copy: an alembic.ini "
                  "(or its folder), a .sql file, or module:function taking the database", ""),
+    "restore": ("with a template: on (default) restores a used copy to the template's state, undoing only "
+                "what the test changed (a new copy after DDL); off: a new copy for every test", ""),
 }
 _RUN_KEY = "provision_run"
 _RUN_OWNER = "provision_owner"
@@ -63,6 +67,7 @@ class Options:
     template: str | None
     keep: bool
     pool: int | None
+    restore: bool | None = None
 
 
 def options(config: pytest.Config) -> Options:
@@ -75,8 +80,12 @@ def options(config: pytest.Config) -> Options:
         pool = int(pool) if pool not in (None, "") else None
     except ValueError:
         raise pytest.UsageError(f"--mysql-pool must be a whole number, not {pool!r}") from None
+    restore = (value("restore") or "").strip().lower()
+    if restore not in ("", "on", "off"):
+        raise pytest.UsageError(f"--mysql-restore must be on or off, not {restore!r}")
     return Options(server=value("server") or "auto", image=value("image") or None,
-                   template=value("template") or None, keep=bool(value("keep")), pool=pool)
+                   template=value("template") or None, keep=bool(value("keep")), pool=pool,
+                   restore=None if not restore else restore == "on")
 
 
 class _Controller:
@@ -132,7 +141,7 @@ def mysql_databases(request: pytest.FixtureRequest, mysql_server):
 
     opts = options(request.config)
     databases = Databases(mysql_server, template=opts.template, keep=opts.keep, pool=opts.pool,
-                          project_dir=request.config.rootpath)
+                          project_dir=request.config.rootpath, restore=opts.restore)
     with databases:
         request.config.stash[_databases_key] = databases
         yield databases

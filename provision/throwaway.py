@@ -56,6 +56,19 @@ DATADIR_RECIPE = "1"
 # A throwaway server: nothing has to survive a crash, so every flush to disk is skipped.
 # innodb-stats-persistent=0 also saves a write to mysql.innodb_table_stats per CREATE/DROP
 # TABLE (30 tables: 9.5 ms instead of 14.5 ms, see bench/README.md).
+# performance_schema, only to count each table's row writes (provision/restore.py finds the
+# tables a test wrote to with them): every other instrument and consumer off, no timers
+COUNT_WRITES = [
+    "performance-schema=1",
+    "performance-schema-instrument=%=OFF",
+    "performance-schema-instrument=wait/io/table/sql/handler=COUNTED",
+    "performance-schema-consumer-events-statements-current=OFF",
+    "performance-schema-consumer-events-statements-history=OFF",
+    "performance-schema-consumer-events-transactions-current=OFF",
+    "performance-schema-consumer-events-waits-current=OFF",
+    "performance-schema-consumer-statements-digest=OFF",
+    "loose-performance-schema-consumer-events-transactions-history=OFF",
+]
 THROWAWAY_OPTIONS = {
     "mariadb": [
         "innodb-flush-log-at-trx-commit=0",
@@ -66,7 +79,7 @@ THROWAWAY_OPTIONS = {
         "innodb-log-file-size=16M",
         "innodb-stats-persistent=0",
         "sync-binlog=0",
-        "performance-schema=0",
+        *COUNT_WRITES,
     ],
     "mysql": [
         "innodb-flush-log-at-trx-commit=0",
@@ -76,7 +89,7 @@ THROWAWAY_OPTIONS = {
         "loose-innodb-redo-log-capacity=16M",
         "innodb-stats-persistent=0",
         "sync-binlog=0",
-        "performance-schema=0",
+        *COUNT_WRITES,
     ],
 }
 DOCKER_ARGS = ["--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
