@@ -15,7 +15,7 @@ from ..config import DRIVERS
 from ..errors import InitError
 from ..names import validate_database, validate_user
 from ..url import app_url
-from . import deps, layout as layouts, makefile, settings_files
+from . import conflicts, deps, layout as layouts, makefile, settings_files
 from .changes import FileChange, read_text, write_all
 
 DEFAULTS = {"database": "ohdevel", "user": "ohdev", "driver": "mysql"}  # the seed's, as in provision's config
@@ -91,6 +91,13 @@ def plan(project_dir: Path, *, source: str | None = None, database: str | None =
     venv = (f"{app.venv_dir}/",) if app.runner == "venv" else ()
     add(".gitignore", "ignores " + ", ".join((".devdb/", ".env") + venv),
         lambda text: settings_files.with_gitignore(text, venv))
+    requirement_files = [name for name in ("requirements.txt", app.deps_file) if name and name.endswith(".txt")
+                         and app.exists(name)]
+    excluded = conflicts.excluded_pins(app.project_dir, requirement_files)
+    if excluded:
+        warnings.append("; ".join(excluded) + f": provision and the app cannot share one environment. make dev-db "
+                        f"keeps provision in {app.venv_dir}; install the app into another one (not "
+                        f"{app.venv_dir}), and install {app.deps_file} only where the app's pins allow")
     if app.env_tracked:
         warnings.append(".env is tracked by git, and `make dev-db` writes DATABASE_URL into it; init leaves it: "
                         "untrack it with `git rm --cached .env` (the .gitignore line then keeps it out)")

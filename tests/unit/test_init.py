@@ -87,6 +87,16 @@ class TestOkServer:
         assert make(app, "-n", "test", "lint", "serve").stdout == make_before  # its targets are untouched
         assert any("Flask-Migrate" in line for line in plan.findings)
 
+    def test_warns_that_its_pins_exclude_provisions(self, tmp_path):
+        """Flask 1.1's click 7 against typer's click>=8.2: read from the installed metadata, not hard-coded."""
+        from importlib.metadata import requires
+
+        typer_click = next(r for r in requires("typer") if r.startswith("click"))
+        app = repo(tmp_path / "ok", copy_of=OKSERVER)
+        warning = next(w for w in adopt.plan(app, source=SOURCE).warnings if "cannot share" in w)
+        assert f"requirements.txt pins click==7.1.2, provision needs {typer_click.replace(' ', '')} (through typer)" \
+            in warning
+
     def test_settings_the_config_loader_reads(self, tmp_path):
         app = repo(tmp_path / "ok", copy_of=OKSERVER)
         init_twice(app)
