@@ -53,6 +53,56 @@ class DatabaseURL:
         return kwargs
 
 
+class URLString(str):
+    """A database URL that is a ``str`` and still offers its parsed parts.
+
+    Whatever takes a URL string takes it as it is: ``sqlalchemy.create_engine(url)``,
+    ``os.environ["DATABASE_URL"] = url``, ``urllib.parse.urlsplit(url)``, an f-string.
+    The parts (``scheme``, ``user``, ``password``, ``host``, ``port``, ``database``,
+    ``params``) and ``redacted()`` come from ``parsed``, the ``DatabaseURL``. Its ``repr``
+    hides the password (pytest prints reprs); ``str(url)`` is the full URL.
+    """
+
+    parsed: DatabaseURL
+
+    def __new__(cls, url: "DatabaseURL | str") -> "URLString":
+        parsed_url = url if isinstance(url, DatabaseURL) else parse(url)
+        self = super().__new__(cls, build(parsed_url))
+        self.parsed = parsed_url
+        return self
+
+    def __repr__(self) -> str:
+        return f"URLString({self.redacted()!r})"
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __reduce__(self):  # pickling (xdist, multiprocessing) rebuilds it from the text
+        return URLString, (str(self),)
+
+    scheme = property(lambda self: self.parsed.scheme)
+    user = property(lambda self: self.parsed.user)
+    password = property(lambda self: self.parsed.password)
+    host = property(lambda self: self.parsed.host)
+    port = property(lambda self: self.parsed.port)
+    database = property(lambda self: self.parsed.database)
+    query = property(lambda self: self.parsed.query)
+    params = property(lambda self: self.parsed.params)
+
+    def redacted(self) -> str:
+        return self.parsed.redacted()
+
+    def connect_kwargs(self) -> dict:
+        return self.parsed.connect_kwargs()
+
+
+def parsed(url: "DatabaseURL | URLString | str") -> DatabaseURL:
+    """The ``DatabaseURL`` of any of the three forms a URL travels in."""
+    if isinstance(url, DatabaseURL):
+        return url
+    return url.parsed if isinstance(url, URLString) else parse(url)
+
+
 def build(url: DatabaseURL) -> str:
     user = quote(url.user, safe="")
     password = quote(url.password, safe="")
