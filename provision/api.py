@@ -5,15 +5,17 @@ grants, prove the URL by logging in with it, and only then write it to .env.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from .backends import get_backend
+from . import leases
 from .bootstrap import converge, converge_test_grants, login_check, plan, prove
 from .choose import choose
-from .config import DRIVERS, Settings, load_settings
+from .config import DRIVERS, Settings, load_settings, parse_ttl
 from .envfile import read_key, write_key
 from .errors import ProvisionError, StateError
 from .probe import server_info
@@ -45,6 +47,8 @@ class UpResult:
     installed: str | None = None  # the install command --install ran, if it ran one
     framework: dict[str, Any] | None = None  # frameworks.Detection.to_dict() of the app's test runner
     test_grants: list[str] = field(default_factory=list)  # GRANT patterns of its test databases
+    namespace: str | None = None
+    lease: dict[str, Any] | None = None  # name, ttl, expires (the server's UTC) when up holds a lease
 
     @property
     def changed(self) -> bool:
@@ -62,14 +66,15 @@ def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
 
 
 def app_password(settings: Settings, state: StateDir) -> str:
-    """--password wins (and is kept for later runs); else a stored or generated one; else empty."""
+    """--password wins (and is kept for later runs); else a stored or generated one; else empty.
+    A namespaced user on a shared server always gets a generated one unless --password says otherwise."""
     if settings.password is not None:
         state.set_secret("app_password", settings.password)
         return settings.password
     stored = state.secret("app_password")
     if stored is not None and not settings.generate_password:
         return stored
-    if settings.generate_password:
+    if settings.generate_password or settings.namespace:
         return stored or state.secret("app_password", generate=True) or ""
     return ""
 
@@ -101,11 +106,17 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
                           host=server.host, port=server.port, database=settings.database)
             with conn.cursor() as cursor:
                 target = plan(cursor, settings, info, password)
-            changes = converge(conn, target, fix_charset=settings.fix_charset,
-                               login_works=login_check(url, tls=not server.local))
-            test_changes, ours = converge_test_grants(conn, target, state.read().get("test_grants", {}))
-            state.update(test_grants=ours)  # at once: only what provision granted is ever revoked
-            changes += test_changes
+            lease = dev_lease(settings, state, target.hosts)
+            # the lease is registered before anything is made, under the lock reapers take
+            with leases.locked(conn, lease.name) if lease else contextlib.nullcontext():
+                if lease:
+                    leases.register(conn, lease)
+                changes = converge(conn, target, fix_charset=settings.fix_charset,
+                                   login_works=login_check(url, tls=not server.local))
+                test_changes, ours = converge_test_grants(conn, target, state.read().get("test_grants", {}))
+                state.update(test_grants=ours)  # at once: only what provision granted is ever revoked
+                changes += test_changes
+            lease_info = leases.get(conn, lease.name) if lease else None
         finally:
             conn.close()
         url_text = str(url)
@@ -114,7 +125,8 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
         state.update(backend=name, host=server.host, port=server.port, database=settings.database,
                      user=settings.user, hosts=list(target.hosts), flavor=info.flavor, version=info.version,
                      driver=settings.driver, env_file=str(settings.env_path), env_key=settings.env_key,
-                     url=url.redacted(), local=server.local, details=started.details)
+                     url=url.redacted(), local=server.local, details=started.details,
+                     namespace=settings.namespace, lease=lease.record() if lease else None)
         if not choice.from_state:  # why this server and port: status and doctor repeat it
             state.update(chosen_because=reason)
         if choice.owns_app_names:  # made on the system's server: destroy drops them again
@@ -127,7 +139,30 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
         user=settings.user, hosts=list(target.hosts), url=url, env_file=str(settings.env_path),
         env_key=settings.env_key, env_action=env_action, changes=changes, proof=proof, installed=installed,
         framework=target.framework.to_dict() if target.framework else None, test_grants=list(target.test_patterns),
+        namespace=settings.namespace, lease=_lease_summary(lease_info),
     )
+
+
+def dev_lease(settings: Settings, state: StateDir, hosts) -> leases.Lease | None:
+    """The lease ``up`` holds: --ttl, else the TTL a previous up recorded for this database."""
+    recorded = state.read().get("lease") or {}
+    if settings.ttl is not None:
+        ttl = parse_ttl(settings.ttl)
+    elif recorded.get("name") == settings.database:
+        ttl = recorded["ttl"]
+    else:
+        return None
+    # a namespace's lease covers its test databases too (<database>_*): its user's grants do
+    return leases.Lease(name=settings.database, kind="namespace" if settings.namespace else "database",
+                        purpose="dev", ttl=ttl, users=tuple((settings.user, host) for host in hosts),
+                        namespace=settings.namespace)
+
+
+def _lease_summary(lease: dict[str, Any] | None) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    return {"name": lease["name"], "ttl_seconds": lease["ttl_seconds"], "expires": lease["expires"],
+            "renewed": lease["renewed"], "owner": lease["owner"], "host": lease["host"]}
 
 
 def dry_run(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
@@ -197,7 +232,44 @@ def status(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]
     env_value = read_key(settings.resolve(recorded.get("env_file", settings.env_file)),
                          recorded.get("env_key", settings.env_key))
     result["env_matches"] = env_value is not None and env_value == str(current_url(settings, state))
+    if recorded.get("lease"):
+        result["lease"] = renew_recorded_lease(backend, recorded["lease"])
     return result
+
+
+def renew_recorded_lease(backend, lease: dict[str, Any]) -> dict[str, Any]:
+    """Renew the lease the last up recorded (status renews, as up does); report, never fail."""
+    try:
+        conn = backend.server().connect(timeout=5)
+    except Exception as exc:
+        return {"name": lease["name"], "state": "unknown", "error": f"cannot reach the server: {exc}"}
+    try:
+        if not leases.renew(conn, lease["name"], lease["token"]):
+            return {"name": lease["name"], "state": "lost",
+                    "hint": "it expired and was reaped (or taken over): run provision up to make it again"}
+        return {**_lease_summary(leases.get(conn, lease["name"])), "state": "renewed"}
+    except Exception as exc:  # status reports, it does not fail
+        return {"name": lease["name"], "state": "unknown", "error": str(exc)}
+    finally:
+        conn.close()
+
+
+def reap(server_url: str, *, dry_run: bool = False, purpose: str | None = None) -> list[dict[str, Any]]:
+    """Drop the databases and users of the expired leases on the server of ``server_url`` (an admin)."""
+    from .probe import connect, describe_login_error, error_code
+    from .url import parse
+
+    admin = parse(server_url)
+    try:
+        conn = connect(admin, database=None)  # TLS when the server offers it: a shared server
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        raise describe_login_error(exc, admin, "reap") from exc
+    try:
+        return [reaped.to_dict() for reaped in leases.reap(conn, dry_run=dry_run, purpose=purpose)]
+    finally:
+        conn.close()
 
 
 def server_log(settings: Settings | None = None, *, lines: int = 40, follow: bool = False,

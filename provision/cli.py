@@ -42,6 +42,12 @@ EnvKey = Annotated[Optional[str], typer.Option("--env-key", help="Key to write [
 Driver = Annotated[Optional[str], typer.Option("--driver", help="mysql (mysql://) or pymysql (mysql+pymysql://).")]
 ServerUrl = Annotated[Optional[str], typer.Option(
     "--server-url", help="Admin URL of a server that already runs (existing backend).")]
+Namespace = Annotated[Optional[str], typer.Option(
+    "--namespace", help="A database and user of your own on a shared server: NAME (lowercase letters, digits) "
+    "or auto (the CI job's id, else your OS user and a host id).")]
+Ttl = Annotated[Optional[str], typer.Option(
+    "--ttl", help="Lease the database and user on the server (30s, 10m, 1h, 7d): reaped after it unless "
+    "renewed by up or status.")]
 StateDirOpt = Annotated[Optional[Path], typer.Option("--state-dir", help="Where provision keeps state [./.devdb].")]
 Collation = Annotated[Optional[str], typer.Option("--collation", help="utf8mb4 collation for the database.")]
 FixCharset = Annotated[Optional[bool], typer.Option(
@@ -146,7 +152,7 @@ def up(
     backend: Backend = None, host: Host = None, port: Port = None, database: Database = None, user: User = None,
     password: Password = None, generate_password: GeneratePassword = None, env_file: EnvFile = None,
     env_key: EnvKey = None, driver: Driver = None, server_url: ServerUrl = None, state_dir: StateDirOpt = None,
-    collation: Collation = None, fix_charset: FixCharset = None, image: Image = None, recreate: Recreate = None,
+    namespace: Namespace = None, ttl: Ttl = None, collation: Collation = None, fix_charset: FixCharset = None, image: Image = None, recreate: Recreate = None,
     timeout: Timeout = None, formula: Formula = None, install: Install = None, yes: InstallYes = None,
     dry_run: DryRun = None, json_output: Json = False, debug: Debug = False,
 ) -> None:
@@ -158,7 +164,7 @@ def up(
         settings = _settings(backend=backend, host=host, port=port, database=database, user=user,
                              password=password, generate_password=generate_password, env_file=env_file,
                              env_key=env_key, driver=driver, server_url=server_url, state_dir=state_dir,
-                             collation=collation, fix_charset=fix_charset, image=image, recreate=recreate,
+                             namespace=namespace, ttl=ttl, collation=collation, fix_charset=fix_charset, image=image, recreate=recreate,
                              timeout=timeout, formula=formula, install=install, yes=yes, dry_run=dry_run)
         return api.dry_run(settings) if settings.dry_run else _up_asking(api, settings)
 
@@ -176,6 +182,8 @@ def up(
     for change in result.changes:
         typer.echo(f"  {change}")
     typer.echo(f"{result.env_file}: {result.env_action} {result.env_key}={result.url.redacted()}")
+    if result.lease:
+        typer.echo(f"lease: {result.lease['name']} until {result.lease['expires']} (UTC; renewed by up and status)")
     typer.echo("already up: nothing changed" if not result.changed else
                f"ready: logged in as {result.proof['current_user']} ({result.proof['charset']})")
 
@@ -293,6 +301,40 @@ def logs(state_dir: StateDirOpt = None,
                 raise  # Ctrl-C is how -f ends; anywhere else it is an interruption
 
     _run(debug, action)
+
+
+@app.command()
+def reap(server_url: Annotated[Optional[str], typer.Option(
+            "--server-url", help="Admin URL of the shared server [PROVISION_SERVER_URL].")] = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be dropped; drop nothing.")] = False,
+         purpose: Annotated[Optional[str], typer.Option(
+             "--purpose", help="Only leases of this purpose: dev or test [both].")] = None,
+         json_output: Json = False, debug: Debug = False) -> None:
+    """Drop the databases and users of expired leases on a shared server, and nothing else."""
+    _setup_logging(debug, quiet=True)
+    from . import api
+    from .errors import ConfigError
+
+    def action():
+        url = _settings(server_url=server_url).server_url
+        if not url:
+            raise ConfigError("reap needs the shared server's admin URL",
+                              "pass --server-url mysql://ADMIN:PASSWORD@HOST:PORT/ (or PROVISION_SERVER_URL)")
+        if purpose not in (None, "dev", "test"):
+            raise ConfigError(f"unknown purpose {purpose!r}", "use --purpose dev or --purpose test")
+        return api.reap(url, dry_run=dry_run, purpose=purpose)
+
+    reaped = _run(debug, action)
+    if json_output:
+        _emit_json({"dry_run": dry_run, "reaped": reaped})
+        return
+    verb = "would drop" if dry_run else "dropped"
+    for lease in reaped:
+        what = ", ".join([f"database {name}" for name in lease["databases"]]
+                         + [f"user {user}" for user in lease["users"]]) or "nothing left"
+        typer.echo(f"{lease['purpose']} lease {lease['name']} of {lease['owner']}@{lease['host']} "
+                   f"(expired {lease['expired']}): {verb} {what}")
+    typer.echo(f"{len(reaped)} expired lease(s)" + (" (dry run: nothing dropped)" if dry_run else ""))
 
 
 # More commands live in their own modules and register themselves on ``app``.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -44,6 +45,12 @@ class Settings:
     env_key: str = "DATABASE_URL"
     driver: str = "mysql"
     server_url: str | None = None
+    # a shared server: the database and user get a suffix of their own (``auto``: the CI job's id,
+    # else the OS user and a host id); see namespaces.py. None: the plain names
+    namespace: str | None = None
+    # a lease on the server (leases.py): '7d', '1h', '30s'; the database and user are reaped after it
+    # unless a later up or status renews it. None: no lease (or the one a previous up recorded)
+    ttl: str | None = None
     state_dir: Path = Path(".devdb")
     collation: str | None = None
     fix_charset: bool = False
@@ -80,6 +87,21 @@ class Settings:
     @property
     def env_path(self) -> Path:
         return self.resolve(self.env_file)
+
+
+_TTL = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*")
+_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_ttl(text: str | float | int) -> int:
+    """'90', '4s', '10m', '1h', '7d', '2w' -> whole seconds (at least 1)."""
+    match = _TTL.fullmatch(str(text))
+    if not match:
+        raise ConfigError(f"invalid TTL {text!r}", "write it as seconds or with a unit: 30s, 10m, 1h, 7d, 2w")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 1:
+        raise ConfigError(f"TTL {text!r} is shorter than a second", "use at least 1s")
+    return int(round(seconds))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "explicit"}
@@ -176,7 +198,18 @@ def load_settings(
         values["port"] = values["default_port"]  # still a default: not in explicit
     settings = Settings(project_dir=project_dir, explicit=explicit, **values)
     _validate(settings)
-    return settings
+    return _namespaced(settings, environ)
+
+
+def _namespaced(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """With a namespace, the database and user are the namespace's own (one rule: namespaces.apply)."""
+    if not settings.namespace:
+        return settings
+    from . import namespaces
+
+    namespace = namespaces.resolve(settings.namespace, environ)
+    database, user = namespaces.apply(settings.database, settings.user, namespace)
+    return dataclasses.replace(settings, namespace=namespace, database=database, user=user)
 
 
 def _validate(settings: Settings) -> None:
@@ -204,6 +237,8 @@ def _validate(settings: Settings) -> None:
     validate_user(settings.user)
     if settings.collation is not None:
         validate_collation(settings.collation)
+    if settings.ttl is not None:
+        parse_ttl(settings.ttl)
     if settings.framework not in FRAMEWORK_SETTINGS:
         raise ConfigError(f"unknown framework {settings.framework!r}",
                           "choose one of: " + ", ".join(FRAMEWORK_SETTINGS))

@@ -207,7 +207,7 @@ class Databases:
 
     def __init__(self, server: EphemeralServer | Server, *, prefix: str | None = None, template: Any = None,
                  keep: bool = False, pool: int | None = None, project_dir: Path | None = None,
-                 lock_timeout: float = 600.0, restore: bool | None = None):
+                 lock_timeout: float = 600.0, restore: bool | None = None, ttl: int | None = None):
         self.ephemeral = server if isinstance(server, EphemeralServer) else None
         self.server = server.server if isinstance(server, EphemeralServer) else server
         default_prefix = self.ephemeral.details.get("prefix") if self.ephemeral else None
@@ -222,6 +222,10 @@ class Databases:
         self.recycler = None  # restore.Recycler
         self.pool_size = (2 if self.template else 1) if pool is None else pool
         self.lock_timeout = lock_timeout
+        self.ttl = ttl  # seconds: the run's databases are leased on the server (leases.py)
+        self.lease = None
+        self.renewer = None
+        self.reaped: list[dict] = []
         self.tls = Tls(self.server.local)
         self.conn = None
         self.info = None
@@ -242,6 +246,7 @@ class Databases:
         swept = self.sweep()
         if swept:
             log.info("ephemeral: dropped %d database(s) of killed test runs: %s", len(swept), ", ".join(swept))
+        self._reap_and_lease()
         if self.template is not None:
             self._prepare_template()
         if self.restore and self.plan is not None:
@@ -273,11 +278,51 @@ class Databases:
         for name in sorted(leftovers):
             self._drop_now(name)
         self._ready, self._sent, self._released = [], [], []
+        self._end_lease()
         self.conn.close()
         self.conn = None
 
     def __enter__(self) -> "Databases":
         return self.open()
+
+    # --- leases on a shared server (leases.py) ---------------------------------------------------
+    def _reap_and_lease(self) -> None:
+        """Reap the expired test leases of any host; with a TTL, lease this process's databases.
+
+        The lease names the prefix of this process's database names and is registered before
+        any is made; a thread of this process renews it, so a run killed with -9 stops renewing.
+        """
+        from . import leases
+
+        if self.ephemeral is None or self.ephemeral.kind not in ("native", "docker"):  # throwaway: no one else
+            self.reaped = [r.to_dict() for r in leases.reap(self.conn, purpose="test")]
+            for reaped in self.reaped:
+                log.info("ephemeral: reaped the expired test lease %s of %s@%s: %s", reaped["name"],
+                         reaped["owner"], reaped["host"], ", ".join(reaped["databases"]) or "nothing left")
+        if not self.ttl:
+            return
+        self.lease = leases.Lease(name=self.new_name().rsplit("_", 1)[0] + "_", kind="run", purpose="test",
+                                  ttl=self.ttl)
+        try:
+            leases.register(self.conn, self.lease)
+        except Exception as exc:
+            if not leases.registry_missing(exc):
+                raise
+            raise ServerError(f"--mysql-ttl needs the lease registry (the `{leases.REGISTRY}` schema), and "
+                              f"{self.server.admin.user!r} may not create or write it: {exc.args[-1]}",
+                              f"grant it: GRANT ALL ON `{leases.REGISTRY}`.* TO the admin, or drop --mysql-ttl "
+                              "(the README's 'a team's shared server' lists the grants)") from exc
+        self.renewer = leases.Renewer(lambda: _admin_connect(self.server, self.tls), self.lease).start()
+
+    def _end_lease(self) -> None:
+        if self.renewer is not None:
+            self.renewer.stop()
+            self.renewer = None
+        if self.lease is not None and not self.kept:
+            from . import leases
+
+            leases.release(self.conn, self.lease.name, self.lease.token)  # kept databases: reaped after the TTL
+            self.lease = None
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -30,13 +30,13 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from .config import parse_ttl  # noqa: F401  (re-exported: the plugin's --mysql-ttl)
 from .errors import ConfigError, ServerError
 from .names import validate_database
 from .sql import run
@@ -48,19 +48,6 @@ KINDS = ("database", "namespace", "run")
 PURPOSES = ("dev", "test")
 NO_SUCH_TABLE, TABLE_DENIED, DB_DENIED = 1146, 1142, 1044
 _NEVER = {"mysql", "information_schema", "performance_schema", "sys", REGISTRY}
-_TTL = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*")
-_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_ttl(text: str | float | int) -> int:
-    """'90', '4s', '10m', '1h', '7d', '2w' -> whole seconds (at least 1)."""
-    match = _TTL.fullmatch(str(text))
-    if not match:
-        raise ConfigError(f"invalid TTL {text!r}", "write it as seconds or with a unit: 30s, 10m, 1h, 7d, 2w")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 1:
-        raise ConfigError(f"TTL {text!r} is shorter than a second", "use at least 1s")
-    return int(round(seconds))
 
 
 def lock_name(lease: str) -> str:

@@ -14,6 +14,9 @@ Options (ini name in brackets), highest first: command line, ini, default.
                                   run (default: 1, 2 with a template; 0: all inline)
   --mysql-restore [mysql_restore] on (default with a template): a used copy is restored to the
                                   template's state (only what the test changed); off: new copies
+  --mysql-ttl [mysql_ttl]         lease the run's databases on a shared server (10m), renewed by
+                                  a thread of this process; expired leases are reaped at the
+                                  start of every session (and by `provision reap`)
 
 Importing this module is cheap: pymysql, docker and testcontainers are imported only when
 a fixture runs. The fixture names differ from pytest-mysql's (mysql, mysql_proc, mysql_noproc).
@@ -38,6 +41,8 @@ _OPTIONS = {
               "provision-test/mysql:9.7)", ""),
     "pool": ("how many test databases are made ahead: their CREATE (or copy) and the DROP of used ones "
              "run on the server while tests run (default 1, 2 with a template; 0: inline)", ""),
+    "ttl": ("lease the run's test databases on the server for this long (30s, 10m, 1h), renewed while the run "
+            "lives: another session or `provision reap` drops them once a killed run stops renewing", ""),
     "template": ("build this once into a template database and give each test a copy: an alembic.ini "
                  "(or its folder), a .sql file, or module:function taking the database", ""),
     "restore": ("with a template: on (default) restores a used copy to the template's state, undoing only "
@@ -68,6 +73,7 @@ class Options:
     keep: bool
     pool: int | None
     restore: bool | None = None
+    ttl: int | None = None
 
 
 def options(config: pytest.Config) -> Options:
@@ -83,9 +89,18 @@ def options(config: pytest.Config) -> Options:
     restore = (value("restore") or "").strip().lower()
     if restore not in ("", "on", "off"):
         raise pytest.UsageError(f"--mysql-restore must be on or off, not {restore!r}")
+    ttl = value("ttl") or None
+    if ttl is not None:
+        from .config import parse_ttl
+        from .errors import ConfigError
+
+        try:
+            ttl = parse_ttl(ttl)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"--mysql-ttl: {exc.message} ({exc.hint})") from None
     return Options(server=value("server") or "auto", image=value("image") or None,
                    template=value("template") or None, keep=bool(value("keep")), pool=pool,
-                   restore=None if not restore else restore == "on")
+                   restore=None if not restore else restore == "on", ttl=ttl)
 
 
 class _Controller:
@@ -141,7 +156,7 @@ def mysql_databases(request: pytest.FixtureRequest, mysql_server):
 
     opts = options(request.config)
     databases = Databases(mysql_server, template=opts.template, keep=opts.keep, pool=opts.pool,
-                          project_dir=request.config.rootpath, restore=opts.restore)
+                          project_dir=request.config.rootpath, restore=opts.restore, ttl=opts.ttl)
     with databases:
         request.config.stash[_databases_key] = databases
         yield databases

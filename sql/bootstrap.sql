@@ -40,3 +40,7 @@ GRANT ALL PRIVILEGES ON {pattern}.* TO %(user)s@%(host)s;
 
 -- name: revoke_database
 REVOKE ALL PRIVILEGES ON {pattern}.* FROM %(user)s@%(host)s;
+
+-- name: requires_tls
+-- MariaDB 10.5.2+ and MySQL 5.7+; older servers lack it (and never require TLS)
+SELECT @@require_secure_transport;

@@ -3,6 +3,7 @@ or managed server), reached with an admin URL. provision never stops or removes 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..config import Settings
@@ -20,6 +21,15 @@ def admin_url(settings: Settings) -> DatabaseURL:
     if settings.server_url:
         return parse(settings.server_url)
     return DatabaseURL(user="root", password="", host=settings.host, port=settings.port)
+
+
+def _requires_tls(conn) -> bool:
+    with conn.cursor() as cursor:
+        try:
+            value = run(cursor, "bootstrap", "requires_tls")[0][0]
+        except Exception:  # older servers have no such variable: they never require it
+            return False
+        return bool(int(value or 0))
 
 
 class ExistingBackend:
@@ -42,14 +52,21 @@ class ExistingBackend:
         admin = self._admin()
         if "unix_socket" in admin.params:  # the system's server, administered over its socket
             return Server(admin=admin, host=self.settings.host, port=admin.port, local=True)
-        # apps reach the server where the admin does (a CI service, a managed host)
-        return Server(admin=admin, host=admin.host, port=admin.port, local=admin.host in LOOPBACK)
+        # apps reach the server where the admin does (a CI service, a managed host). A loopback
+        # server is connected to without TLS (fast), unless it requires TLS (start() finds out)
+        requires_tls = self.state.read().get("existing", {}).get("requires_tls", False)
+        return Server(admin=admin, host=admin.host, port=admin.port,
+                      local=admin.host in LOOPBACK and not requires_tls)
 
     def available(self) -> tuple[bool, str]:
         return True, "uses a server that already runs"
 
     def start(self) -> Started:
         server = self.server()
+        if server.local and not self.settings.explicit.isdisjoint({"namespace", "ttl"}):
+            # a shared server on this host (a team's, a CI service): TLS when it offers it, as a
+            # remote one; MariaDB refuses a plain login with a bare "access denied" when it requires TLS
+            server = replace(server, local=False)
         try:
             conn = server.connect()
         except Exception as exc:
@@ -61,11 +78,14 @@ class ExistingBackend:
                 error.hint = f"{error.hint}; {hint_url}"
             raise error from exc
         info = server_info(conn)
+        requires_tls = not server.local and _requires_tls(conn)
         conn.close()
         admin = server.admin
         self.state.update(existing={"server_url": {"scheme": admin.scheme, "user": admin.user,
                                                    "host": admin.host, "port": admin.port,
-                                                   "query": [list(pair) for pair in admin.query]}})
+                                                   "query": [list(pair) for pair in admin.query]},
+                                    "requires_tls": requires_tls})
+        server = self.server()
         if admin.password:
             self.state.set_secret("existing_admin_password", admin.password)
         return Started(server, "already running", {"server": info.label})
