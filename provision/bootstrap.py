@@ -95,7 +95,26 @@ def runner_databases(settings: Settings) -> tuple[Detection | None, tuple[str, .
     patterns = (template_grant_pattern(t, settings.database)
                 for t in name_templates(framework, settings.test_databases))
     base = grant_pattern(settings.database)
-    return framework, tuple(p for p in dict.fromkeys(patterns) if p != base and not p.startswith(base + "\\_"))
+    kept = tuple(p for p in dict.fromkeys(patterns) if p != base and not p.startswith(base + "\\_"))
+    if settings.namespace:  # on a shared server a grant must not reach another namespace's databases
+        shared = [p for p in kept if not _namespace_bound(p, base)]
+        if shared:
+            log.warning("namespace %s: not granting %s (the test databases' names are not the namespace's own; "
+                        "set test_databases to names that contain {database})", settings.namespace,
+                        ", ".join(shared))
+        kept = tuple(p for p in kept if p not in shared)
+    return framework, kept
+
+
+def _namespace_bound(pattern: str, base: str) -> bool:
+    """The pattern names the namespaced database whole (``test\\_ohdevel\\_alice\\_%``) with no
+    wildcard before it: a fixed name (Laravel's ``testing``) or ``ohdevel\\_alice%`` (which
+    matches ``ohdevel_alice2``) would be shared with other namespaces, so it is not granted."""
+    at = pattern.find(base)
+    if at < 0 or re.search(r"(?<!\\)[%_]", pattern[:at].replace("\\\\", "")):
+        return False
+    rest = pattern[at + len(base):]
+    return rest == "" or rest.startswith(("\\_", "-"))
 
 
 def converge(conn, target: Plan, *, fix_charset: bool, login_works: Callable[[], bool]) -> list[str]:
