@@ -56,4 +56,5 @@ def init(
     written = _run(debug, lambda: adopt.apply(plan))
     for change in written:
         typer.echo(f"{'created' if change.old is None else 'updated'} {change.relative}: {change.summary}")
-    typer.echo("next: git add -A && git commit -m 'make dev-db'; then `make dev-db` in any clone")
+    for step in plan.next_steps:
+        typer.echo(f"next: {step}")

@@ -18,6 +18,7 @@ from ..url import app_url
 from . import conflicts, deps, layout as layouts, makefile, settings_files
 from .changes import FileChange, read_text, write_all
 
+LOCKS = {"uv": "uv lock", "poetry": "poetry lock", "pipenv": "pipenv lock"}
 DEFAULTS = {"database": "ohdevel", "user": "ohdev", "driver": "mysql"}  # the seed's, as in provision's config
 
 
@@ -27,6 +28,7 @@ class Plan:
     changes: list[FileChange]
     findings: list[str] = field(default_factory=list)   # what init saw and chose, and why
     warnings: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)  # what the maintainer runs before committing
 
     @property
     def pending(self) -> list[FileChange]:
@@ -88,7 +90,7 @@ def plan(project_dir: Path, *, source: str | None = None, database: str | None =
                       host="127.0.0.1", port=3306, database=settings["database"]))
     add(app.env_example, f"{env_key} in {app.env_example}",
         lambda text: settings_files.with_env_example(text, env_key, url))
-    venv = (f"{app.venv_dir}/",) if app.runner == "venv" else ()
+    venv = (f"{app.venv_dir}/",) if app.runner in ("venv", "uv") else ()  # both make .venv in the app
     add(".gitignore", "ignores " + ", ".join((".devdb/", ".env") + venv),
         lambda text: settings_files.with_gitignore(text, venv))
     requirement_files = [name for name in ("requirements.txt", app.deps_file) if name and name.endswith(".txt")
@@ -101,7 +103,11 @@ def plan(project_dir: Path, *, source: str | None = None, database: str | None =
     if app.env_tracked:
         warnings.append(".env is tracked by git, and `make dev-db` writes DATABASE_URL into it; init leaves it: "
                         "untrack it with `git rm --cached .env` (the .gitignore line then keeps it out)")
-    return Plan(app.project_dir, list(changes.values()), findings, [w for w in warnings if w])
+    lock = LOCKS.get(app.runner)
+    steps = [f"{lock}   (the lock file must list provision, or every contributor's first make dev-db re-locks)"] \
+        if lock and changes.get(app.deps_file or "") and changes[app.deps_file].changed else []
+    steps.append("git add -A && git commit -m 'make dev-db'; then `make dev-db` in any clone")
+    return Plan(app.project_dir, list(changes.values()), findings, [w for w in warnings if w], steps)
 
 
 def apply(plan: Plan) -> list[FileChange]:

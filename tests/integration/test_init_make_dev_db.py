@@ -89,3 +89,56 @@ def _head(clone: Path) -> str:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory(str(clone / "migrations")).get_current_head()
+
+
+UV_PYPROJECT = """[project]
+name = "api"
+version = "1.0"
+requires-python = ">=3.10"
+dependencies = ["sqlalchemy>=2", "pymysql"]
+
+[dependency-groups]
+dev = ["pytest>=8"]
+"""
+
+
+def test_uv_project_fresh_clone_make_dev_db(tmp_path, server_binary):
+    """A pyproject/uv app: init adds provision to its dev group; a fresh clone's make dev-db runs `uv run`."""
+    require(shutil.which("make") is not None, "GNU make is not installed (apt-get install make)")
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    require(Path(uv).is_file(), "uv is not installed (it is in the test extra: pip install -e '.[test]')")
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "VIRTUAL_ENV", "UV_"))}
+    base_env["PATH"] = f"{Path(uv).parent}{os.pathsep}{base_env['PATH']}"
+    upstream = tmp_path / "api"
+    (upstream / "api").mkdir(parents=True)
+    (upstream / "pyproject.toml").write_text(UV_PYPROJECT)
+    (upstream / "api" / "db.py").write_text("URL = 'mysql+pymysql://api:@127.0.0.1/api'\n")
+    assert run([uv, "lock", "-q"], upstream, base_env).returncode == 0
+    repo(upstream)
+
+    adopted = run([sys.executable, "-m", "provision", "init", "--yes", "--source", str(REPO)], upstream, base_env)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "next: uv lock" in adopted.stdout
+    assert run([uv, "lock", "-q"], upstream, base_env).returncode == 0
+    git(upstream, "add", "-A")
+    git(upstream, "commit", "-q", "-m", "make dev-db")
+
+    clone = tmp_path / "contributor"
+    git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    port = free_port()
+    env = {**base_env, "PROVISION_PORT": str(port), "PROVISION_BACKEND": "native"}
+    try:
+        first = run(["make", "dev-db"], clone, env)
+        assert first.returncode == 0, first.stdout + first.stderr
+        from dotenv import dotenv_values
+        from sqlalchemy import create_engine, text
+
+        url = dotenv_values(clone / ".env")["DATABASE_URL"]
+        assert url == f"mysql+pymysql://api:@127.0.0.1:{port}/api?charset=utf8mb4"  # the app's own driver
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT DATABASE()")).scalar() == "api"
+        engine.dispose()
+        assert git(clone, "status", "--porcelain") == ""  # uv.lock already lists provision; .venv/ ignored
+    finally:
+        run([uv, "run", "provision", "destroy", "--yes"], clone, env)
