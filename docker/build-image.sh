@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build a local MySQL/MariaDB test image from Debian packages only (no container registry).
 #
-#   docker/build-image.sh --flavor mariadb|mysql [--force] [--refresh] [--tag IMAGE]
+#   docker/build-image.sh --flavor mariadb|mysql [--series X.Y] [--force] [--refresh] [--tag IMAGE]
 #
-#   mariadb  provision-test/mariadb:10.11  Debian bookworm: mariadb-server (MariaDB 10.11)
-#   mysql    provision-test/mysql:9.7      Debian sid: mysql-server-core + mysql-client-core
+#   mariadb        provision-test/mariadb:10.11  Debian bookworm: mariadb-server (MariaDB 10.11)
+#   mariadb 11.8   provision-test/mariadb:11.8   Debian trixie: mariadb-server (MariaDB 11.8)
+#   mysql          provision-test/mysql:9.7      Debian sid: mysql-server-core + mysql-client-core
 #
+#   --series   the server series (default: the first line of its flavor above); no Debian suite
+#              reachable here ships MySQL 8.4 (see docker/README.md)
 #   --force    rebuild the image even if it is up to date (reuses the cached root filesystem)
 #   --refresh  also run debootstrap again (newer packages); implies --force
 #   --tag      image name; its version must match the server's major.minor
@@ -19,7 +22,7 @@
 #
 # Environment:
 #   PROVISION_IMAGE_CACHE    cache base folder (default /var/cache/provision-test-images;
-#                            each flavor uses <base>/<flavor>)
+#                            each flavor uses <base>/<flavor>, trixie's <base>/<flavor>-trixie)
 #   PROVISION_DEBIAN_MIRROR  Debian mirror URL (default: the one this machine's apt uses)
 set -euo pipefail
 umask 022  # everything in the image must be readable by the mysql user
@@ -31,11 +34,13 @@ SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
 log() { printf '[build-image %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; log "elapsed: $((SECONDS - START)) s"; exit 1; }
 
-FLAVOR='' FORCE=0 REFRESH=0 IMAGE=''
+FLAVOR='' SERIES_WANTED='' FORCE=0 REFRESH=0 IMAGE=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--flavor) FLAVOR=${2:?--flavor needs mariadb or mysql}; shift ;;
 		--flavor=*) FLAVOR=${1#*=} ;;
+		--series) SERIES_WANTED=${2:?--series needs X.Y}; shift ;;
+		--series=*) SERIES_WANTED=${1#*=} ;;
 		--tag) IMAGE=${2:?--tag needs an image name}; shift ;;
 		--tag=*) IMAGE=${1#*=} ;;
 		--force) FORCE=1 ;;
@@ -49,7 +54,12 @@ done
 # tzdata: time zone tables; xz-utils/zstd: initdb.d/*.sql.xz|*.sql.zst
 case "$FLAVOR" in
 	mariadb)
-		SUITE=bookworm IMAGE=${IMAGE:-provision-test/mariadb:10.11}
+		case "${SERIES_WANTED:-10.11}" in
+			10.11) SUITE=bookworm ;;
+			11.8) SUITE=trixie ;;
+			*) die "no MariaDB $SERIES_WANTED recipe: --series 10.11 (bookworm) or 11.8 (trixie)" ;;
+		esac
+		IMAGE=${IMAGE:-provision-test/mariadb:${SERIES_WANTED:-10.11}}
 		PACKAGES=mariadb-server,tzdata,xz-utils,zstd
 		SERVER=mariadbd VERSION_PKG=mariadb-server-core VERSION_ENV=MARIADB_VERSION
 		CNF=etc/mysql/mariadb.conf.d/99-provision.cnf  # read after 50-server.cnf
@@ -57,6 +67,7 @@ case "$FLAVOR" in
 	mysql)
 		# mysql-server (not -core) would only add systemd/debconf glue and a postinst
 		# that initialises a datadir inside the image
+		[ "${SERIES_WANTED:-9.7}" = 9.7 ] || die "no MySQL $SERIES_WANTED recipe: --series 9.7 (sid); no reachable Debian suite has MySQL 8.4"
 		SUITE=sid IMAGE=${IMAGE:-provision-test/mysql:9.7}
 		PACKAGES=mysql-server-core,mysql-client-core,mysql-common,tzdata,xz-utils,zstd
 		SERVER=mysqld VERSION_PKG=mysql-server-core VERSION_ENV=MYSQL_VERSION
@@ -65,9 +76,11 @@ case "$FLAVOR" in
 	'') die "--flavor mariadb|mysql is required (try --help)" ;;
 	*) die "--flavor must be mariadb or mysql, not '$FLAVOR'" ;;
 esac
-CACHE=${PROVISION_IMAGE_CACHE:-/var/cache/provision-test-images}/$FLAVOR
+# the default series keeps the cache folder it always had; others get their own
+case "$SUITE" in bookworm | sid) SUFFIX='' ;; *) SUFFIX=-$SUITE ;; esac
+CACHE=${PROVISION_IMAGE_CACHE:-/var/cache/provision-test-images}/$FLAVOR$SUFFIX
 ROOTFS=$CACHE/rootfs STAGE=$CACHE/stage
-RECIPE=$({ cat "$SELF" "$HERE/entrypoint.sh"; echo "$FLAVOR"; } | sha256sum | cut -c1-16)
+RECIPE=$({ cat "$SELF" "$HERE/entrypoint.sh"; echo "$FLAVOR $SUITE"; } | sha256sum | cut -c1-16)
 
 up_to_date() {
 	[ "$FORCE" = 0 ] &&

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from . import collations
 from .config import Settings
 from .errors import BootstrapError
 from .frameworks import Detection, name_templates, resolve
@@ -22,11 +23,6 @@ from .url import DatabaseURL, parse
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-# preferred utf8mb4 collations, newest first, per flavor
-COLLATIONS = {
-    "mysql": ("utf8mb4_0900_ai_ci", "utf8mb4_unicode_ci"),
-    "mariadb": ("utf8mb4_uca1400_ai_ci", "utf8mb4_unicode_520_ci", "utf8mb4_unicode_ci"),
-}
 
 
 @dataclass(frozen=True)
@@ -61,17 +57,6 @@ def app_hosts(info: ServerInfo) -> tuple[str, ...]:
     return ("%",)
 
 
-def choose_collation(cursor, settings: Settings, info: ServerInfo) -> str:
-    wanted = (settings.collation,) if settings.collation else COLLATIONS[info.flavor]
-    for name in wanted:
-        if run(cursor, "bootstrap", "collation_exists", {"collation": name}):
-            return name
-    raise BootstrapError(
-        f"collation {wanted[0]} does not exist on {info.label}",
-        "pass an existing utf8mb4 collation with --collation (SHOW COLLATION LIKE 'utf8mb4%' lists them)",
-    )
-
-
 def plan(cursor, settings: Settings, info: ServerInfo, password: str) -> Plan:
     framework, patterns = runner_databases(settings)
     return Plan(
@@ -79,7 +64,7 @@ def plan(cursor, settings: Settings, info: ServerInfo, password: str) -> Plan:
         user=settings.user,
         password=password,
         hosts=app_hosts(info),
-        collation=choose_collation(cursor, settings, info),
+        collation=collations.choose(cursor, info.flavor, settings.collation, server=info.label),
         framework=framework,
         test_patterns=patterns,
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import collations
 from .errors import ConfigError, ServerError
 from .names import quote, validate_database
 from .probe import Server, connect, describe_login_error, error_code, server_info
@@ -460,7 +461,7 @@ class Databases:
             log.info("ephemeral: template %s is incomplete (a build was interrupted); rebuilding", name)
         cursor.execute(render("ephemeral", "drop_database", database=name))
         cursor.execute(render("ephemeral", "create_database_as", database=name, charset="utf8mb4",
-                              collation=self._collation(cursor)))
+                              collation=collations.choose(cursor, self.info.flavor)))
         try:
             self.template.setup(self.database(name))
             cursor.execute(f"CREATE TABLE {quote(name)}.{quote(MARKER)} (built_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)")
@@ -473,14 +474,6 @@ class Databases:
                 cursor.execute(render("ephemeral", "drop_database", database=other))  # an older key
                 log.info("ephemeral: dropped outdated template %s", other)
         return True
-
-    def _collation(self, cursor) -> str:
-        from .bootstrap import COLLATIONS
-
-        for candidate in COLLATIONS[self.info.flavor]:
-            if run(cursor, "bootstrap", "collation_exists", {"collation": candidate}):
-                return candidate
-        return "utf8mb4_general_ci"
 
 
 # --- servers --------------------------------------------------------------------------------------

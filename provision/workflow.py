@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from .backends import get_backend
-from .bootstrap import COLLATIONS, prove
+from . import collations
+from .bootstrap import prove
 from .config import Settings
 from .errors import ServerError, StateError
 from .probe import Server, describe_login_error, error_code, server_info
@@ -117,7 +118,7 @@ def reset(settings: Settings) -> dict[str, Any]:
             defaults = database_defaults(cursor, project.database)
             if defaults is None or defaults[0] != "utf8mb4":
                 info = server_info(conn)
-                defaults = ("utf8mb4", settings.collation or _first_collation(cursor, info.flavor))
+                defaults = ("utf8mb4", collations.choose(cursor, info.flavor, settings.collation, server=info.label))
             tables = run(cursor, "workflow", "tables", {"database": project.database})
             run(cursor, "workflow", "drop_database", database=project.database)
             run(cursor, "workflow", "create_database", database=project.database,
@@ -127,13 +128,6 @@ def reset(settings: Settings) -> dict[str, Any]:
     proof = prove(str(url), tls=not project.server().local, hosts=tuple(project.recorded.get("hosts", ())))
     return {"database": project.database, "dropped_tables": len(tables), "charset": defaults[0],
             "collation": defaults[1], "url": url.redacted(), "proof": proof}
-
-
-def _first_collation(cursor, flavor: str) -> str:
-    for name in COLLATIONS[flavor]:
-        if run(cursor, "bootstrap", "collation_exists", {"collation": name}):
-            return name
-    return "utf8mb4_general_ci"
 
 
 def shell_command(settings: Settings, *, root: bool = False) -> tuple[Project, Any]:

@@ -6,10 +6,6 @@
 SELECT VERSION() AS version, @@version_comment AS comment, @@skip_name_resolve AS skip_name_resolve,
        SUBSTRING_INDEX(USER(), '@', -1) AS client_host, CURRENT_USER() AS admin;
 
--- name: collation_exists
-SELECT COLLATION_NAME FROM information_schema.COLLATIONS
- WHERE COLLATION_NAME = %(collation)s AND CHARACTER_SET_NAME = 'utf8mb4';
-
 -- name: database_charset
 SELECT DEFAULT_CHARACTER_SET_NAME AS charset, DEFAULT_COLLATION_NAME AS collation
   FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %(database)s;
