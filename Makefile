@@ -9,6 +9,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PROVISION_TEST_MYSQL_IMAGE ?= provision-test/mysql:9.7
 PROVISION_TEST_MARIADB_IMAGE ?= provision-test/mariadb:10.11
 export PROVISION_TEST_MYSQL_IMAGE PROVISION_TEST_MARIADB_IMAGE
+# the server matrix: the docker, bootstrap, doctor, snapshot and ephemeral suites run on each image
+PROVISION_TEST_IMAGES ?= $(PROVISION_TEST_MARIADB_IMAGE) provision-test/mariadb:11.8 $(PROVISION_TEST_MYSQL_IMAGE)
+export PROVISION_TEST_IMAGES
 # testcontainers here: Ryuk cannot be pulled, and /.dockerenv would send it to the bridge gateway
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
@@ -83,6 +86,8 @@ docker-images: docker-engine
 		bash docker/build-image.sh --flavor mariadb; fi
 	@if [ "$(PROVISION_TEST_MYSQL_IMAGE)" = provision-test/mysql:9.7 ]; then \
 		bash docker/build-image.sh --flavor mysql; fi
+	@case " $(PROVISION_TEST_IMAGES) " in *" provision-test/mariadb:11.8 "*) \
+		bash docker/build-image.sh --flavor mariadb --series 11.8;; esac
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench/results

@@ -230,6 +230,7 @@ class Databases:
         self.tls = Tls(self.server.local)
         self.conn = None
         self.info = None
+        self.collation = None  # collations.choose: the one the dev database gets
         self.plan = None  # templates.CopyPlan
         self.template_name: str | None = None
         self.made: set[str] = set()  # given to tests, not released
@@ -244,6 +245,8 @@ class Databases:
     def open(self) -> "Databases":
         self.conn = _admin_connect(self.server, self.tls)
         self.info = server_info(self.conn)
+        with self.conn.cursor() as cursor:
+            self.collation = collations.choose(cursor, self.info.flavor)
         swept = self.sweep()
         if swept:
             log.info("ephemeral: dropped %d database(s) of killed test runs: %s", len(swept), ", ".join(swept))
@@ -355,7 +358,7 @@ class Databases:
             from .templates import copy_script
 
             return copy_script(self.plan, name)
-        return render("ephemeral", "create_database", database=name)
+        return render("ephemeral", "create_database_as", database=name, charset="utf8mb4", collation=self.collation)
 
     def make(self, conn, name: str | None = None) -> str:
         """Make a database now, on ``conn`` (a multi-statement connection)."""
@@ -461,7 +464,7 @@ class Databases:
             log.info("ephemeral: template %s is incomplete (a build was interrupted); rebuilding", name)
         cursor.execute(render("ephemeral", "drop_database", database=name))
         cursor.execute(render("ephemeral", "create_database_as", database=name, charset="utf8mb4",
-                              collation=collations.choose(cursor, self.info.flavor)))
+                              collation=self.collation))
         try:
             self.template.setup(self.database(name))
             cursor.execute(f"CREATE TABLE {quote(name)}.{quote(MARKER)} (built_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)")

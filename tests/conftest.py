@@ -105,42 +105,85 @@ def native_server(server_binary, tmp_path_factory):
 
 
 MYSQL_IMAGE = os.environ.get("PROVISION_TEST_MYSQL_IMAGE", "provision-test/mysql:9.7")
+MARIADB_IMAGE = os.environ.get("PROVISION_TEST_MARIADB_IMAGE", "provision-test/mariadb:10.11")
+# The server matrix: the docker, bootstrap, doctor, snapshot and ephemeral suites run on every
+# image here (space- or comma-separated); docker/build-image.sh builds the local ones.
+IMAGES = tuple((os.environ.get("PROVISION_TEST_IMAGES")
+                or f"{MARIADB_IMAGE} provision-test/mariadb:11.8 {MYSQL_IMAGE}").replace(",", " ").split())
+
+
+def image_id(image: str) -> str:
+    """provision-test/mariadb:11.8 -> mariadb-11.8 (a test id)."""
+    return image.rsplit("/", 1)[-1].replace(":", "-")
+
+
+def image_flavor(image: str) -> str:
+    return "mariadb" if "mariadb" in image.rsplit("/", 1)[-1] else "mysql"
+
+
+def matrix_params(*, native: bool = True) -> list:
+    """Params for a fixture that runs on the native server and on every image of the matrix."""
+    images = [pytest.param(image, id=image_id(image), marks=pytest.mark.docker) for image in IMAGES]
+    return ([pytest.param("native", id="native")] if native else []) + images
 
 
 @pytest.fixture(scope="session")
-def mysql97():
-    """MySQL 9.7 in a container of ours (the local test image; nothing is pulled), removed at the end.
+def container_server():
+    """image -> a Server in a container of ours (one per image per session; nothing is pulled).
 
-    Reached as an existing server: the doctor and the snapshots never ask which backend it is.
-    The root password goes through the container's environment (the Docker API), never argv.
+    Reached as an existing server: bootstrap, the doctor and the snapshots never ask which
+    backend it is. The root password goes through the container's environment (the Docker
+    API), never argv. Every container is removed at the end of the session.
     """
     import secrets
 
     from provision.probe import Server, wait_until_ready
     from provision.url import DatabaseURL
 
-    try:
-        import docker
+    started: dict = {}
 
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except Exception as exc:  # no SDK or no engine
-        require(False, f"no Docker engine ({exc}); run bash docker/start-dockerd.sh")
-    try:
-        client.images.get(MYSQL_IMAGE)
-    except docker.errors.ImageNotFound:
-        require(False, f"{MYSQL_IMAGE} missing (bash docker/build-image.sh --flavor mysql)")
-    password = secrets.token_urlsafe(12)
-    container = client.containers.run(
-        MYSQL_IMAGE, detach=True, labels={"provision.test": "mysql97"},
-        environment={"MYSQL_ROOT_PASSWORD": password, "MYSQL_INITDB_SKIP_TZINFO": "1"},
-        ports={"3306/tcp": ("127.0.0.1", None)})
-    try:
+    def get(image: str):
+        if image in started:
+            return started[image][1]
+        try:
+            import docker
+
+            client = docker.from_env(timeout=10)
+            client.ping()
+        except Exception as exc:  # no SDK or no engine
+            require(False, f"no Docker engine ({exc}); run bash docker/start-dockerd.sh")
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            require(False, f"{image} missing (make docker-images, or bash docker/build-image.sh --help)")
+        password = secrets.token_urlsafe(12)
+        container = client.containers.run(
+            image, detach=True, labels={"provision.test": image_id(image)},
+            environment={"MYSQL_ROOT_PASSWORD": password, "MYSQL_INITDB_SKIP_TZINFO": "1"},
+            ports={"3306/tcp": ("127.0.0.1", None)})
+        started[image] = (container, None)
         container.reload()
         port = int(container.ports["3306/tcp"][0]["HostPort"])
         server = Server(DatabaseURL(user="root", password=password, host="127.0.0.1", port=port), "127.0.0.1",
                         port, local=True)
-        wait_until_ready(server, timeout=180, what="MySQL 9.7 container").close()
-        yield server
-    finally:
+        wait_until_ready(server, timeout=180, what=f"{image} container").close()
+        started[image] = (container, server)
+        return server
+
+    yield get
+    for container, _ in started.values():
         container.remove(force=True, v=True)
+
+
+@pytest.fixture(scope="session")
+def mysql97(container_server):
+    """MySQL (PROVISION_TEST_MYSQL_IMAGE, default the local 9.7 image) in a container of ours."""
+    return container_server(MYSQL_IMAGE)
+
+
+@pytest.fixture(params=matrix_params())
+def matrix_server(request):
+    """The native server, then a container of every image in the matrix (PROVISION_TEST_IMAGES)."""
+    if request.param == "native":
+        return request.getfixturevalue("native_server")
+    return request.getfixturevalue("container_server")(request.param)
