@@ -70,16 +70,16 @@ def plan(cursor, settings: Settings, info: ServerInfo, password: str) -> Plan:
     )
 
 
-def runner_databases(settings: Settings) -> tuple[Detection | None, tuple[str, ...]]:
+def runner_databases(settings: Settings, database: str | None = None) -> tuple[Detection | None, tuple[str, ...]]:
     """The app's test runner and the GRANT patterns its test databases need.
 
     Names the ``<database>_*`` grant already covers (Rails' ``<database>_test`` when the
     dev database is the app's base name) are left out: no redundant grants.
     """
+    database = database or settings.database
     framework = resolve(settings.framework, settings.project_dir)
-    patterns = (template_grant_pattern(t, settings.database)
-                for t in name_templates(framework, settings.test_databases))
-    base = grant_pattern(settings.database)
+    patterns = (template_grant_pattern(t, database) for t in name_templates(framework, settings.test_databases))
+    base = grant_pattern(database)
     kept = tuple(p for p in dict.fromkeys(patterns) if p != base and not p.startswith(base + "\\_"))
     if settings.namespace:  # on a shared server a grant must not reach another namespace's databases
         shared = [p for p in kept if not _namespace_bound(p, base)]
@@ -192,8 +192,9 @@ def _converge_grants(cursor, target: Plan, host: str) -> list[str]:
 _DB_GRANT = re.compile(r"^GRANT ALL PRIVILEGES ON `((?:[^`]|``)+)`\.\* TO ")
 
 
-def _held_patterns(cursor, target: Plan, host: str) -> set[str]:
-    rows = run(cursor, "bootstrap", "show_grants", _who(target, host))
+def held_patterns(cursor, user: str, host: str) -> set[str]:
+    """The database patterns ``user@host`` holds ALL PRIVILEGES on, as SHOW GRANTS prints them."""
+    rows = run(cursor, "bootstrap", "show_grants", {"user": user, "host": host})
     return {match.group(1).replace("``", "`") for (line,) in rows if (match := _DB_GRANT.match(line))}
 
 
@@ -210,7 +211,7 @@ def converge_test_grants(conn, target: Plan, ours: Mapping[str, list[str]]
     wanted = target.test_patterns
     with conn.cursor() as cursor:
         for host in target.hosts:
-            held = _held_patterns(cursor, target, host)
+            held = held_patterns(cursor, target.user, host)
             added = [p for p in wanted if p not in held]
             for pattern in added:
                 run(cursor, "bootstrap", "grant_database", _who(target, host), pattern=pattern)

@@ -56,6 +56,12 @@ Image = Annotated[Optional[str], typer.Option("--image", help="Docker image [mys
 Recreate = Annotated[Optional[bool], typer.Option(
     "--recreate", help="docker: recreate the container and volume when the image changed (data lost).")]
 Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Seconds to wait for the server [60].")]
+Framework = Annotated[Optional[str], typer.Option(
+    "--framework", help="The app's test runner, whose test databases the user may make: auto (detect it), "
+    "django, rails, laravel, sqlalchemy, flask-migrate, alembic or none [auto].")]
+TestDatabases = Annotated[Optional[str], typer.Option(
+    "--test-databases", help="More test-database names the user may make, comma-separated, added to the "
+    "runner's: {database}, {n} (a number), {token} (any part), e.g. e2e_{database}_{n}.")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable result on stdout.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -154,7 +160,8 @@ def up(
     env_key: EnvKey = None, driver: Driver = None, server_url: ServerUrl = None, state_dir: StateDirOpt = None,
     namespace: Namespace = None, ttl: Ttl = None, collation: Collation = None, fix_charset: FixCharset = None, image: Image = None, recreate: Recreate = None,
     timeout: Timeout = None, formula: Formula = None, install: Install = None, yes: InstallYes = None,
-    dry_run: DryRun = None, json_output: Json = False, debug: Debug = False,
+    dry_run: DryRun = None, framework: Framework = None, test_databases: TestDatabases = None,
+    json_output: Json = False, debug: Debug = False,
 ) -> None:
     """Start or find a server, converge database/user/grants, prove the URL, write .env."""
     _setup_logging(debug, quiet=json_output)
@@ -164,8 +171,9 @@ def up(
         settings = _settings(backend=backend, host=host, port=port, database=database, user=user,
                              password=password, generate_password=generate_password, env_file=env_file,
                              env_key=env_key, driver=driver, server_url=server_url, state_dir=state_dir,
-                             namespace=namespace, ttl=ttl, collation=collation, fix_charset=fix_charset, image=image, recreate=recreate,
-                             timeout=timeout, formula=formula, install=install, yes=yes, dry_run=dry_run)
+                             namespace=namespace, ttl=ttl, collation=collation, fix_charset=fix_charset,
+                             image=image, recreate=recreate, timeout=timeout, formula=formula, install=install,
+                             yes=yes, dry_run=dry_run, framework=framework, test_databases=test_databases)
         return api.dry_run(settings) if settings.dry_run else _up_asking(api, settings)
 
     result = _run(debug, action)
@@ -179,6 +187,7 @@ def up(
         typer.echo(f"installed: {result.installed}")
     typer.echo(f"backend: {result.backend} ({result.reason})")
     typer.echo(f"server: {result.server} on {result.host}:{result.port} ({result.server_action})")
+    typer.echo(_framework_line(result))
     for change in result.changes:
         typer.echo(f"  {change}")
     typer.echo(f"{result.env_file}: {result.env_action} {result.env_key}={result.url.redacted()}")
@@ -186,6 +195,15 @@ def up(
         typer.echo(f"lease: {result.lease['name']} until {result.lease['expires']} (UTC; renewed by up and status)")
     typer.echo("already up: nothing changed" if not result.changed else
                f"ready: logged in as {result.proof['current_user']} ({result.proof['charset']})")
+
+
+def _framework_line(result) -> str:
+    from .names import shown_pattern
+
+    found = result.framework
+    runner = f"{found['title']} ({', '.join(found['evidence'])})" if found else "none detected"
+    names = ", ".join(shown_pattern(p) for p in result.test_grants)
+    return f"framework: {runner}; test databases: {names or f'{result.database}_* only'}"
 
 
 def _up_asking(api, settings):

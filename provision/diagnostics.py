@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .alembic_scripts import Graph, Migrations, find_migrations, load_graph
-from .bootstrap import app_hosts
+from .bootstrap import app_hosts, held_patterns, runner_databases
 from .config import DRIVERS, Settings
 from .envfile import read_key
 from .ports import is_listening, port_holder
@@ -418,6 +418,37 @@ def check_user_hosts(ctx: Context) -> Iterator[Finding]:
         yield Finding("user_hosts", ERROR, f"an anonymous account ''@{shadowing[0]} is more specific than "
                       f"{ctx.user}@'%', so {ctx.user}'s logins from {shadowing[0]} are taken as anonymous",
                       f"DROP USER ''@'{shadowing[0]}';   (as the server's admin)")
+
+
+def check_test_grants(ctx: Context) -> Iterator[Finding]:
+    """The app's test runner can make its test databases: the user holds each pattern on each host."""
+    from .names import shown_pattern
+
+    conn = ctx.conn()
+    if conn is None or not ctx.user or not ctx.database or ctx.info is None:
+        return
+    framework, patterns = runner_databases(ctx.settings, ctx.database)
+    runner = f"{framework.title} ({', '.join(framework.evidence)})" if framework else "no test runner detected"
+    if not patterns:
+        yield Finding("test_grants", OK, f"{runner}: its test databases are covered by {ctx.database}_*",
+                      details={"framework": framework.name if framework else None, "patterns": []})
+        return
+    with conn.cursor() as cursor:
+        hosts = [host for (host, _plugin) in run(cursor, "diagnostics", "user_accounts", {"user": ctx.user})]
+        wanted = [h for h in app_hosts(ctx.info) if h in hosts] or hosts
+        missing = {host: [p for p in patterns if p not in held_patterns(cursor, ctx.user, host)] for host in wanted}
+    missing = {host: gone for host, gone in missing.items() if gone}
+    details = {"framework": framework.name if framework else None, "patterns": list(patterns),
+               "missing": missing}
+    names = ", ".join(shown_pattern(p) for p in patterns)
+    if missing:
+        where = "; ".join(f"{ctx.user}@{host}: {', '.join(shown_pattern(p) for p in gone)}"
+                          for host, gone in missing.items())
+        yield Finding("test_grants", ERROR, f"{runner}: the app user may not make its test databases ({where}); "
+                      "its test runner fails with 'Access denied ... to database'",
+                      "provision up   (grants them; nothing global)", details)
+    else:
+        yield Finding("test_grants", OK, f"{runner}: {ctx.user} may make its test databases {names}", details=details)
 
 
 def check_auth_plugin(ctx: Context) -> Iterator[Finding]:
@@ -833,5 +864,6 @@ def _prefer_non_waiting(edges, waiting_ids):
 
 CHECKS: list[Check] = [
     check_state, check_server, check_backend, check_port, check_disk, check_env_url, check_app_login,
-    check_charset, check_user_hosts, check_auth_plugin, check_sql_mode, check_migrations, check_locks,
+    check_charset, check_user_hosts, check_test_grants, check_auth_plugin, check_sql_mode, check_migrations,
+    check_locks,
 ]

@@ -64,7 +64,7 @@ class Detection:
         return f"{self.title} ({', '.join(self.evidence)})"
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "evidence": list(self.evidence), "test_databases": list(self.test_databases),
+        return {"name": self.name, "title": self.title, "evidence": list(self.evidence), "test_databases": list(self.test_databases),
                 "test_command": self.test_command}
 
 

@@ -7,6 +7,7 @@ test_django_runner.py.
 """
 from __future__ import annotations
 
+import json
 import secrets
 
 import pymysql
@@ -54,10 +55,24 @@ class App:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
 
-    def up(self, *extra: str, env: dict | None = None) -> dict:
+    def up_args(self) -> list[str]:
         admin = f"mysql://root:{self.server.admin.password}@127.0.0.1:{self.server.port}/"
-        return json_out(self.project.cli("up", "--backend", "existing", "--server-url", admin, "--database",
-                                         self.database, "--user", self.user, "--json", *extra, env=env))
+        return ["up", "--backend", "existing", "--server-url", admin, "--database", self.database,
+                "--user", self.user]
+
+    def up(self, *extra: str, env: dict | None = None) -> dict:
+        return json_out(self.project.cli(*self.up_args(), "--json", *extra, env=env))
+
+    def revoke(self, pattern: str) -> None:
+        admin = self.server.connect()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute("SELECT Host FROM mysql.user WHERE User = %s", (self.user,))
+                for (host,) in cursor.fetchall():
+                    cursor.execute(f"REVOKE ALL PRIVILEGES ON `{pattern.replace('%', '%%')}`.* FROM %s@%s",
+                                   (self.user, host))
+        finally:
+            admin.close()
 
     @property
     def url(self) -> str:
@@ -152,16 +167,7 @@ class TestConverge:
     def test_a_revoked_grant_comes_back(self, app):
         app.write({"manage.py": DJANGO_MANAGE})
         app.up()
-        admin = app.server.connect()
-        try:
-            with admin.cursor() as cursor:
-                for host in ("127.0.0.1", "localhost", "%"):
-                    cursor.execute("SELECT 1 FROM mysql.user WHERE User = %s AND Host = %s", (app.user, host))
-                    if cursor.fetchall():
-                        cursor.execute(f"REVOKE ALL PRIVILEGES ON `test\\_{app.database}`.* FROM %s@%s",
-                                       (app.user, host))
-        finally:
-            admin.close()
+        app.revoke(f"test\\_{app.database}")
         assert not app.can_make(f"test_{app.database}")
         data = app.up()
         assert any("granted: test_" in c for c in data["changes"])
@@ -195,3 +201,35 @@ class TestConverge:
         grants = " ".join(app.grants())
         assert f"`hand\\_{app.database}`" in grants and app.can_make(f"hand_{app.database}")  # by hand: kept
         assert app.up(env={"PROVISION_FRAMEWORK": "none"})["changes"] == []
+
+
+class TestReportedAndChecked:
+    """up says which framework it found and what it granted; doctor checks those grants."""
+
+    def test_up_reports_the_framework_and_the_names(self, app):
+        app.write({"manage.py": DJANGO_MANAGE, "mysite/settings.py": ""})
+        result = app.project.cli(*app.up_args())
+        assert result.returncode == 0, result.stderr
+        db = app.database
+        assert (f"framework: Django (manage.py, mysite/settings.py); test databases: test_{db}, test_{db}_*"
+                in result.stdout.splitlines())
+        plain = App(Project(app.project.path / "plain"), app.server, database=app.database, user=app.user)
+        plain.project.path.mkdir()
+        result = plain.project.cli(*plain.up_args(), "--framework", "none", "--test-databases", "e2e_{database}")
+        assert f"framework: none detected; test databases: e2e_{db}" in result.stdout.splitlines(), result.stderr
+
+    def test_doctor_finds_a_missing_grant_and_names_the_fix(self, app):
+        app.write({"manage.py": DJANGO_MANAGE})
+        app.up()
+        [finding] = [f for f in json_out(app.project.cli("doctor", "--json"))["findings"]
+                     if f["check"] == "test_grants"]
+        assert finding["status"] == "ok" and finding["details"]["framework"] == "django"
+        app.revoke(f"test\\_{app.database}\\_%")
+        report = app.project.cli("doctor", "--json")
+        [finding] = [f for f in json.loads(report.stdout)["findings"] if f["check"] == "test_grants"]
+        assert report.returncode == 1 and finding["status"] == "error"
+        assert f"test_{app.database}_*" in finding["finding"] and finding["fix"].startswith("provision up")
+        app.up()
+        [finding] = [f for f in json_out(app.project.cli("doctor", "--json"))["findings"]
+                     if f["check"] == "test_grants"]
+        assert finding["status"] == "ok"
