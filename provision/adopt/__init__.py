@@ -42,72 +42,90 @@ def plan(project_dir: Path, *, source: str | None = None, database: str | None =
          driver: str | None = None, env_key: str = "DATABASE_URL") -> Plan:
     """What init would write in ``project_dir``; nothing is written."""
     app = layouts.inspect(project_dir)
-    findings: list[str] = []
-    warnings: list[str] = []
-    settings = _settings(app, database, user, driver, findings)
+    result = Plan(app.project_dir, [])
+    settings = _settings(app, database, user, driver, result.findings)
     detection = frameworks.detect(app.project_dir)
     if detection:
         settings["framework"] = detection.name
-        findings.append(f"framework {detection.describe()}")
+        result.findings.append(f"framework {detection.describe()}")
     else:
-        findings.append("no framework recognised: provision keeps detecting it at each run (framework = auto)")
+        result.findings.append("no framework recognised: provision keeps detecting it at each run (auto)")
     chosen = deps.parse_source(source, app.project_dir) if source else deps.installed_source()
-    findings.append(f"runs provision through {_runner_name(app)} ({app.runner_evidence})")
-    if app.deps_form:
-        findings.append(f"provision as a dev dependency in {app.deps_file}"
-                        + (f" [{app.deps_key}]" if app.deps_key else "") + f": {chosen.requirement} "
-                        f"({chosen.evidence})")
-        if chosen.is_local:
-            warnings.append(f"{chosen.location} is a path on this machine: a contributor's clone can install "
-                            "provision only where that path exists; pass --source git+https://... for one "
-                            "everyone can reach")
+    _apart_when_pins_exclude(app, result)
+    _describe_source(app, chosen, result)
+    changes = _edits(app, chosen, settings, env_key, result)
+    if app.env_tracked:
+        result.warnings.append(".env is tracked by git, and `make dev-db` writes DATABASE_URL into it; init leaves "
+                               "it: untrack it with `git rm --cached .env` (the .gitignore line then keeps it out)")
+    lock = LOCKS.get(app.runner)
+    if lock and changes.get(app.deps_file or "") and changes[app.deps_file].changed:
+        result.next_steps.append(f"{lock}   (the lock file must list provision, or every contributor's first "
+                                 "make dev-db re-locks)")
+    result.next_steps.append("git add -A && git commit -m 'make dev-db'; then `make dev-db` in any clone")
+    result.changes = list(changes.values())
+    result.warnings = [line for line in result.warnings if line]
+    return result
 
+
+def _apart_when_pins_exclude(app, result: Plan) -> None:
+    """An app whose pins exclude provision's dependencies gets provision in a venv of its own."""
+    files = [name for name in ("requirements.txt", app.deps_file) if name and name.endswith(".txt")
+             and app.exists(name)]
+    excluded = conflicts.excluded_pins(app.project_dir, files)
+    if not excluded or app.runner != "venv":
+        return
+    app.venv_dir = layouts.APART_VENV_DIR
+    result.warnings.append("; ".join(excluded) + f": provision and the app cannot share one environment, so make "
+                           f"dev-db keeps provision in {app.venv_dir}; install {app.deps_file} only where the "
+                           "app's pins allow")
+
+
+def _describe_source(app, chosen: deps.Source, result: Plan) -> None:
+    result.findings.append(f"runs provision through {_runner_name(app)} ({app.runner_evidence})")
+    if not app.deps_form:
+        return
+    result.findings.append(f"provision as a dev dependency in {app.deps_file}"
+                           + (f" [{app.deps_key}]" if app.deps_key else "")
+                           + f": {chosen.requirement} ({chosen.evidence})")
+    if chosen.is_local:
+        result.warnings.append(f"{chosen.location} is a path on this machine: a contributor's clone can install "
+                               "provision only where that path exists; pass --source git+https://... for one "
+                               "everyone can reach")
+    if app.deps_form == "optional-dependencies" and chosen.kind != "index":
+        result.warnings.append(_hatch_note(app))
+
+
+def _edits(app, chosen: deps.Source, settings: dict, env_key: str, result: Plan) -> dict[str, FileChange]:
     changes: dict[str, FileChange] = {}  # one entry per file: edits of the same file chain
 
     def add(relative: str, summary: str, edit) -> None:
-        earlier = changes.get(relative)
-        changes[relative] = _change(app.project_dir, relative, summary, edit, earlier)
+        changes[relative] = _change(app.project_dir, relative, summary, edit, changes.get(relative))
 
     runner = makefile.runner_for(app.runner, venv_dir=app.venv_dir, deps_form=app.deps_form, deps_file=app.deps_file,
                                  deps_key=app.deps_key, install_hint=f"pipx install {chosen.requirement!r}")
-    result: dict = {}
+    kept: list[str] = []
 
     def edit_makefile(text: str) -> str:
-        new_text, result["added"], result["kept"] = makefile.with_targets(text, runner)
+        new_text, _added, kept[:] = makefile.with_targets(text, runner)
         return new_text
 
     add(app.makefile or "Makefile", "make dev-db targets", edit_makefile)
-    if result["kept"]:
-        findings.append("kept the Makefile's own " + ", ".join(result["kept"]))
+    if kept:
+        result.findings.append("kept the Makefile's own " + ", ".join(kept))
     if app.deps_form:
+        note = f"make dev-db installs provision into {app.venv_dir}, apart from the app" \
+            if app.venv_dir == layouts.APART_VENV_DIR else None
         add(app.deps_file, "provision as a dev dependency",
-            lambda text: deps.add_requirement(app.deps_form, app.deps_key, text, chosen))
-        if app.deps_form == "optional-dependencies" and chosen.kind != "index":
-            warnings.append(_hatch_note(app))
-    add("pyproject.toml", "[tool.provision]",
-        lambda text: settings_files.with_tool_provision(text or None, settings))
+            lambda text: deps.add_requirement(app.deps_form, app.deps_key, text, chosen, note=note))
+    add("pyproject.toml", "[tool.provision]", lambda text: settings_files.with_tool_provision(text or None, settings))
     url = str(app_url(driver_scheme=DRIVERS[settings["driver"]], user=settings["user"], password="",
                       host="127.0.0.1", port=3306, database=settings["database"]))
     add(app.env_example, f"{env_key} in {app.env_example}",
         lambda text: settings_files.with_env_example(text, env_key, url))
-    venv = (f"{app.venv_dir}/",) if app.runner in ("venv", "uv") else ()  # both make .venv in the app
+    venv = (f"{app.venv_dir}/",) if app.runner in ("venv", "uv") else ()  # both make a venv in the app
     add(".gitignore", "ignores " + ", ".join((".devdb/", ".env") + venv),
         lambda text: settings_files.with_gitignore(text, venv))
-    requirement_files = [name for name in ("requirements.txt", app.deps_file) if name and name.endswith(".txt")
-                         and app.exists(name)]
-    excluded = conflicts.excluded_pins(app.project_dir, requirement_files)
-    if excluded:
-        warnings.append("; ".join(excluded) + f": provision and the app cannot share one environment. make dev-db "
-                        f"keeps provision in {app.venv_dir}; install the app into another one (not "
-                        f"{app.venv_dir}), and install {app.deps_file} only where the app's pins allow")
-    if app.env_tracked:
-        warnings.append(".env is tracked by git, and `make dev-db` writes DATABASE_URL into it; init leaves it: "
-                        "untrack it with `git rm --cached .env` (the .gitignore line then keeps it out)")
-    lock = LOCKS.get(app.runner)
-    steps = [f"{lock}   (the lock file must list provision, or every contributor's first make dev-db re-locks)"] \
-        if lock and changes.get(app.deps_file or "") and changes[app.deps_file].changed else []
-    steps.append("git add -A && git commit -m 'make dev-db'; then `make dev-db` in any clone")
-    return Plan(app.project_dir, list(changes.values()), findings, [w for w in warnings if w], steps)
+    return changes
 
 
 def apply(plan: Plan) -> list[FileChange]:

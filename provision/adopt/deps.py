@@ -113,12 +113,14 @@ def installed_source() -> Source:
 
 
 # --- the edit, per form ------------------------------------------------------------------------
-def add_requirement(form: str, key: str | None, text: str, source: Source) -> str:
-    """``text`` (the deps file, "" when new) with provision added; unchanged when it is already there."""
+def add_requirement(form: str, key: str | None, text: str, source: Source, note: str | None = None) -> str:
+    """``text`` (the deps file, "" when new) with provision added; unchanged when it is already there.
+    ``note``: a comment line above a requirements-file entry."""
     if form == "requirements":
         if _NAME_IN_REQUIREMENTS.search(text):
             return text
         block = "" if text else "# development tools (make dev-db runs provision from here)\n"
+        block += f"# {note}\n" if note else ""
         eol = line_ending(text)
         if text and not text.endswith("\n"):
             text += eol

@@ -20,10 +20,11 @@ MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")
 DEV_REQUIREMENTS = ("requirements-dev.txt", "dev-requirements.txt", "requirements_dev.txt",
                     "requirements/dev.txt", "requirements/development.txt")
 ENV_EXAMPLES = (".env.example", ".env.sample", ".env.template", "env.example")
-# make dev-db installs provision into .venv (the app's own when it uses that name). Not into another
-# directory the app may use for its env (the OK server's README makes `env/`): an old app's pins can
-# exclude provision's (Flask 1.1 needs click < 8, typer click >= 8.2), and pip would break one of them.
+# make dev-db installs provision into .venv (the app's own when it uses that name), not into another
+# directory the app may use for its env (the OK server's README makes `env/`). An app whose pins exclude
+# provision's (Flask 1.1 needs click < 8, typer click >= 8.2) gets it apart, in APART_VENV_DIR.
 VENV_DIR = ".venv"
+APART_VENV_DIR = ".venv-provision"  # when the app's pins exclude provision's dependencies
 DEV_EXTRAS = ("dev", "develop", "development")
 
 _URL = re.compile(r"\bmysql(?:\+[a-z]+)?://[^\s'\"`<>()\]]+")

@@ -1,7 +1,7 @@
 """The issue's "Done when", for real: an OK-server-shaped app adopts provision with `provision init --yes`
-and a commit; a fresh `git clone` of it runs the generated `make dev-db` (which builds the clone's .venv and
+and a commit; a fresh `git clone` of it runs the generated `make dev-db` (which builds a venv in the clone and
 installs provision from this checkout), gets the seed's URL, and `./manage.py db upgrade` (Flask-Script +
-Flask-Migrate, in the app's own env/, as the OK server's README makes it) migrates that database."""
+Flask-Migrate, the app installed into .venv) migrates that database; make dev-db still works after that."""
 from __future__ import annotations
 
 import os
@@ -44,19 +44,21 @@ def test_fresh_clone_make_dev_db_then_db_upgrade(tmp_path, server_binary):
     try:
         first = run(["make", "dev-db"], clone, env)
         assert first.returncode == 0, first.stdout + first.stderr
-        assert (clone / ".venv" / "bin" / "provision").is_file()
+        assert (clone / ".venv-provision" / "bin" / "provision").is_file()  # apart: the app pins click 7
         from dotenv import dotenv_values
 
         url = dotenv_values(clone / ".env")["DATABASE_URL"]
         assert url == f"mysql://ohdev:@127.0.0.1:{port}/ohdevel?charset=utf8mb4"
-        assert git(clone, "status", "--porcelain") == ""  # .env, .devdb/, .venv/ are ignored
+        assert git(clone, "status", "--porcelain") == ""  # .env, .devdb/, .venv-provision/ are ignored
 
-        # the app's own environment, as the OK server's README makes it (env/, requirements.txt)
-        venv = run([sys.executable, "-m", "venv", "env"], clone, base_env)
+        # the app's own environment in .venv (click 7 and all): provision's venv is apart, nothing breaks
+        venv = run([sys.executable, "-m", "venv", ".venv"], clone, base_env)
         assert venv.returncode == 0, venv.stderr
-        pip = run(["env/bin/python", "-m", "pip", "install", "-q", "-r", "requirements.txt"], clone, base_env)
+        pip = run([".venv/bin/python", "-m", "pip", "install", "-q", "-r", "requirements.txt"], clone, base_env)
         assert pip.returncode == 0, pip.stderr[-3000:]
-        upgrade = run(["env/bin/python", "manage.py", "db", "upgrade"], clone, {**base_env, "DATABASE_URL": url})
+        manage_env = {**base_env, "DATABASE_URL": url, "PATH": f"{clone / '.venv' / 'bin'}{os.pathsep}"
+                      f"{base_env['PATH']}"}
+        upgrade = run(["./manage.py", "db", "upgrade"], clone, manage_env)  # the seed's command, as written
         assert upgrade.returncode == 0, upgrade.stderr[-3000:]
         assert "Running upgrade  -> 6eb58a886a0d" in upgrade.stderr
 
@@ -80,8 +82,8 @@ def test_fresh_clone_make_dev_db_then_db_upgrade(tmp_path, server_binary):
         status = run(["make", "dev-db-status"], clone, env)
         assert status.returncode == 0 and str(port) in status.stdout
     finally:
-        if (clone / ".venv" / "bin" / "provision").exists():
-            run([str(clone / ".venv" / "bin" / "provision"), "destroy", "--yes"], clone, env)
+        if (clone / ".venv-provision" / "bin" / "provision").exists():
+            run([str(clone / ".venv-provision" / "bin" / "provision"), "destroy", "--yes"], clone, env)
 
 
 def _head(clone: Path) -> str:

@@ -120,7 +120,7 @@ class TestOkServer:
     def test_gitignore_covers_state_env_and_venv(self, tmp_path):
         app = repo(tmp_path / "ok", copy_of=OKSERVER)
         init_twice(app)
-        for path in (".env", ".devdb/state.json", ".venv/bin/python"):
+        for path in (".env", ".devdb/state.json", ".venv-provision/bin/python"):
             git(app, "-c", "core.excludesFile=/dev/null", "check-ignore", "-q", "--no-index", path)
 
     def test_makefile_targets_reach_provision_in_the_venv(self, tmp_path):
@@ -131,13 +131,15 @@ class TestOkServer:
         assert "    $(DEV_DB)" not in text  # recipes use tabs
         dry = make(app, "-n", "dev-db", "ARGS=--port 3307")
         assert dry.returncode == 0, dry.stderr
-        assert "python3 -m venv .venv" in dry.stdout
-        assert ".venv/bin/python -m pip install -q -r requirements-dev.txt" in dry.stdout
-        assert ".venv/bin/provision up  --port 3307" in dry.stdout
+        # its pins exclude provision's (click 7): provision gets a venv apart from the app's
+        assert "python3 -m venv .venv-provision" in dry.stdout
+        assert ".venv-provision/bin/python -m pip install -q -r requirements-dev.txt" in dry.stdout
+        assert ".venv-provision/bin/provision up  --port 3307" in dry.stdout
         scripted = make(app, "-n", "dev-db", "ARGS=--port 3307", "YES=1")  # as provision's own Makefile
-        assert ".venv/bin/provision up --install --yes --port 3307" in scripted.stdout
-        assert (app / "requirements-dev.txt").read_text().splitlines()[-1] == \
-            "provision @ git+https://git.example.org/provision.git@v0.1.0"
+        assert ".venv-provision/bin/provision up --install --yes --port 3307" in scripted.stdout
+        assert (app / "requirements-dev.txt").read_text().splitlines()[-2:] == [
+            "# make dev-db installs provision into .venv-provision, apart from the app",
+            "provision @ git+https://git.example.org/provision.git@v0.1.0"]
         database = make(app, "-p", "-n", "dev-db-status").stdout  # make's own view of the rules
         for target in ("dev-db:", "dev-db-down:", "dev-db-status:", "dev-db-reset:", "test:", "lint:", "serve:"):
             assert f"\n{target}" in database
@@ -213,7 +215,7 @@ class TestDjango:
             "-r requirements.txt\npytest\npytest-django\nprovision @ git+https://git.example.org/provision.git@v0.1.0\n"
         assert (app / ".gitignore").read_bytes() == \
             b"*.pyc\r\n.env*\r\n# provision: the dev database's state and the local .env it writes\r\n.devdb/\r\n.venv/\r\n"
-        assert (app / "Makefile").is_file()
+        assert "\nDEV_DB_VENV ?= .venv\n" in (app / "Makefile").read_text()  # no pin excludes provision's
 
 
 class TestUvProject:
