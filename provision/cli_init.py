@@ -18,16 +18,16 @@ def init(
     source: Annotated[Optional[str], typer.Option(
         "--source", help="Where the app installs provision from: a git URL (git+https://...@REV), a path to a "
         "checkout, or a requirement. Default: where this provision was installed from.")] = None,
-    database: Annotated[Optional[str], typer.Option("--database", help="The app's database [from its files, "
+    database: Annotated[Optional[str], typer.Option("--database", help="The app's database \\[from its files, "
                                                     "else ohdevel].")] = None,
-    user: Annotated[Optional[str], typer.Option("--user", help="The app's user [from its files, else ohdev].")]
+    user: Annotated[Optional[str], typer.Option("--user", help="The app's user \\[from its files, else ohdev].")]
     = None,
     driver: Annotated[Optional[str], typer.Option("--driver", help="mysql (mysql://) or pymysql "
-                                                  "(mysql+pymysql://) [from the app's files].")] = None,
-    project_dir: Annotated[Path, typer.Option("--project-dir", help="The app's checkout [.].")] = Path("."),
+                                                  "(mysql+pymysql://) \\[from the app's files].")] = None,
+    project_dir: Annotated[Path, typer.Option("--project-dir", help="The app's checkout.")] = Path("."),
     debug: Debug = False,
 ) -> None:
-    """Add `make dev-db` to this app: Makefile targets, the dev dependency, [tool.provision], .env.example,
+    """Add `make dev-db` to this app: Makefile targets, the dev dependency, \\[tool.provision], .env.example,
     .gitignore. Only what is missing; a second run changes nothing."""
     _setup_logging(debug)
     from . import adopt
