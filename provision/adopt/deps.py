@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from ..errors import InitError
+from . import tomlfile
 from .changes import append_block, line_ending
 
 NAME = "provision"
@@ -127,25 +128,25 @@ def add_requirement(form: str, key: str | None, text: str, source: Source, note:
         return text + (block + source.requirement + "\n").replace("\n", eol)
     if form in ("dependency-groups", "optional-dependencies"):
         path = ("dependency-groups", key) if form == "dependency-groups" else ("project", "optional-dependencies", key)
-        return _add_to_array(text, path, source.requirement)
+        return _add_to_array(text, path, source.requirement, "pyproject.toml")
     if form == "poetry":
         path = ("tool", "poetry", "group", key, "dependencies") if key else ("tool", "poetry", "dev-dependencies")
-        return _add_to_table(text, path, source.toml_value("poetry"))
+        return _add_to_table(text, path, source.toml_value("poetry"), "pyproject.toml")
     if form == "pipfile":
-        return _add_to_table(text, ("dev-packages",), source.toml_value("pipenv"))
+        return _add_to_table(text, ("dev-packages",), source.toml_value("pipenv"), "Pipfile")
     raise ValueError(form)
 
 
-def _add_to_array(text: str, path: tuple[str, ...], requirement: str) -> str:
+def _add_to_array(text: str, path: tuple[str, ...], requirement: str, relative: str) -> str:
     import tomlkit
 
-    old = _loads(text)
-    array = _get(old, path)
+    old = tomlfile.loads(text, relative)
+    array = tomlfile.get(old, path)
     if array is not None and any(_names_provision(item) for item in array):
         return text
-    if array is None and _get(old, path[:-1]) is None:
-        header = ".".join(_toml_key(part) for part in path[:-1])
-        new_text = append_block(text, f"[{header}]\n{_toml_key(path[-1])} = [{_toml_string(requirement)}]\n")
+    if array is None and tomlfile.get(old, path[:-1]) is None:
+        header = ".".join(tomlfile.key(part) for part in path[:-1])
+        new_text = append_block(text, f"[{header}]\n{tomlfile.key(path[-1])} = [{tomlfile.value(requirement)}]\n")
     else:
         doc = tomlkit.parse(text)
         table = doc
@@ -157,85 +158,33 @@ def _add_to_array(text: str, path: tuple[str, ...], requirement: str) -> str:
             table[path[-1]] = [requirement]
         new_text = tomlkit.dumps(doc)
     expected = copy.deepcopy(old)
-    _get(expected, path[:-1], create=True).setdefault(path[-1], []).append(requirement)
-    _check(new_text, expected)
+    tomlfile.get(expected, path[:-1], create=True).setdefault(path[-1], []).append(requirement)
+    tomlfile.check(new_text, expected, relative)
     return new_text
 
 
-def _add_to_table(text: str, path: tuple[str, ...], value) -> str:
+def _add_to_table(text: str, path: tuple[str, ...], value, relative: str) -> str:
     import tomlkit
 
-    old = _loads(text)
-    table = _get(old, path)
+    old = tomlfile.loads(text, relative)
+    table = tomlfile.get(old, path)
     if table is not None and any(name.lower() == NAME for name in table):
         return text
     if table is None:
-        header = ".".join(_toml_key(part) for part in path)
-        new_text = append_block(text, f"[{header}]\n{NAME} = {_inline(value).as_string()}\n")
+        header = ".".join(tomlfile.key(part) for part in path)
+        new_text = append_block(text, f"[{header}]\n{NAME} = {tomlfile.value(value)}\n")
     else:
         doc = tomlkit.parse(text)
         node = doc
         for part in path:
             node = node[part]
-        node[NAME] = _inline(value)
+        node[NAME] = tomlfile.inline(value)
         new_text = tomlkit.dumps(doc)
     expected = copy.deepcopy(old)
-    _get(expected, path, create=True)[NAME] = value
-    _check(new_text, expected)
+    tomlfile.get(expected, path, create=True)[NAME] = value
+    tomlfile.check(new_text, expected, relative)
     return new_text
-
-
-def _inline(value):
-    """A TOML item on one line: poetry and pipenv write {git = ..., rev = ...} inline."""
-    import tomlkit
-
-    if not isinstance(value, dict):
-        return tomlkit.item(value)
-    table = tomlkit.inline_table()
-    table.update(value)
-    return table
 
 
 def _names_provision(item) -> bool:
     return isinstance(item, str) and re.match(r"\s*provision\b(?![-_.\w])", item, re.I) is not None
-
-
-def _get(data: dict, path: tuple[str, ...], create: bool = False):
-    node = data
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        if part not in node:
-            if not create:
-                return None
-            node[part] = {}
-        node = node[part]
-    return node
-
-
-def _loads(text: str) -> dict:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    return tomllib.loads(text)
-
-
-def _check(new_text: str, expected: dict) -> None:
-    """The oracle: the edited file parses to the old data plus exactly our addition."""
-    try:
-        parsed = _loads(new_text)
-    except Exception as exc:  # tomllib.TOMLDecodeError
-        raise InitError(f"adding provision would make the TOML file invalid ({exc}); nothing was written",
-                        "add provision to the dev dependencies by hand, then run provision init again") from None
-    if parsed != expected:
-        raise InitError("adding provision would change more than one entry of the TOML file; nothing was written",
-                        "add provision to the dev dependencies by hand, then run provision init again")
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-def _toml_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string of printable text is a TOML basic string

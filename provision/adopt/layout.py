@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 import subprocess
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InitError
 from ..url import parse as parse_url
+from . import tomlfile
 
 # make reads the first of these that exists
 MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")
@@ -59,7 +60,6 @@ class Layout:
     app_url: AppURL | None
     in_git: bool
     env_tracked: bool
-    notes: list[str] = field(default_factory=list)
 
     def exists(self, relative: str) -> bool:
         return (self.project_dir / relative).is_file()
@@ -81,7 +81,7 @@ def inspect(project_dir: Path) -> Layout:
         runner, evidence = "pipenv", "Pipfile"
     elif (pyproject and "project" in pyproject) or exists("requirements.txt") or exists("setup.py") \
             or any(exists(name) for name in DEV_REQUIREMENTS):
-        runner, evidence = "venv", _python_evidence(project_dir, pyproject)
+        runner, evidence = "venv", _python_evidence(project_dir)
     else:
         runner, evidence = "path", "no Python dependency file (requirements.txt, pyproject.toml, Pipfile)"
 
@@ -104,7 +104,7 @@ def inspect(project_dir: Path) -> Layout:
     )
 
 
-def _python_evidence(project_dir: Path, pyproject: dict | None) -> str:
+def _python_evidence(project_dir: Path) -> str:
     for name in ("requirements.txt", *DEV_REQUIREMENTS, "setup.py"):
         if (project_dir / name).is_file():
             return name
@@ -147,14 +147,10 @@ def _read_pyproject(project_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InitError(f"cannot parse pyproject.toml: {exc}; nothing was written",
-                        "fix the TOML syntax, then run provision init again") from None
+        return tomlfile.loads(path.read_text(encoding="utf-8"), "pyproject.toml")
+    except UnicodeDecodeError:
+        raise InitError("pyproject.toml is not UTF-8 text; nothing was written",
+                        "convert it to UTF-8, then run provision init again") from None
 
 
 def find_app_url(project_dir: Path) -> AppURL | None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 
 from ..envfile import with_key
 from .changes import append_block, line_ending
-from .deps import _check, _loads
+from . import tomlfile
 
 GITIGNORE_LINES = (".devdb/", ".env")
 
@@ -19,12 +18,12 @@ def with_tool_provision(text: str | None, values: dict[str, str]) -> str:
     holds nothing but this table: it is where provision's config loader, and tools such as
     ruff and pytest, look for a project's settings, and pip ignores it for requirements files.
     """
-    old = _loads(text or "")
+    old = tomlfile.loads(text or "", "pyproject.toml")
     if "provision" in old.get("tool", {}):
         return text
     lines = ["[tool.provision]",
              "# `make dev-db` runs `provision up` with these; PROVISION_* variables and flags override them"]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    lines += [f"{key} = {tomlfile.value(value)}" for key, value in values.items()]
     block = "\n".join(lines) + "\n"
     if text is None:
         new_text = "# The app's tool settings (no package metadata: the app installs from requirements files)\n" \
@@ -33,7 +32,7 @@ def with_tool_provision(text: str | None, values: dict[str, str]) -> str:
         new_text = append_block(text, block)
     expected = dict(old)
     expected["tool"] = {**old.get("tool", {}), "provision": dict(values)}
-    _check(new_text, expected)
+    tomlfile.check(new_text, expected, "pyproject.toml")
     return new_text
 
 

@@ -321,6 +321,8 @@ class TestBadInput:
     @pytest.mark.parametrize("name,content,message", [
         ("pyproject.toml", b"[project\nname = 1\n", "cannot parse pyproject.toml"),
         (".gitignore", b"\xff\xfe*.pyc\n", ".gitignore is not UTF-8 text"),
+        ("Pipfile", b"[dev-packages\npytest = '*'\n", "cannot parse Pipfile"),
+        ("Makefile", b"test:\n\t@echo \xe9t\xe9\n", "Makefile is not UTF-8 text"),
     ])
     def test_unreadable_file(self, tmp_path, name, content, message):
         app = repo(tmp_path / "ok", copy_of=OKSERVER)
