@@ -106,7 +106,8 @@ def _edits(app, chosen: deps.Source, settings: dict, env_key: str, result: Plan)
     kept: list[str] = []
 
     def edit_makefile(text: str) -> str:
-        new_text, _added, kept[:] = makefile.with_targets(text, runner)
+        included = makefile.included_texts(text, app.project_dir)
+        new_text, _added, kept[:] = makefile.with_targets(text, runner, included)
         return new_text
 
     add(app.makefile or "Makefile", "make dev-db targets", edit_makefile)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 from .changes import append_block
 
@@ -23,6 +24,7 @@ TARGETS = {
 }
 MARKER = "# --- dev database (provision) ---"
 _RULE = re.compile(r"^(?!\t)([^:=#\s][^:=#]*?)\s*::?(?!=)", re.M)
+_INCLUDE = re.compile(r"^[ ]*(?:-include|sinclude|include)[ \t]+(.+)$", re.M)
 _VARIABLE = re.compile(r"^\s*(?:override\s+|export\s+)*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\?|:|::|:::|\+|!)?=", re.M)
 
 
@@ -96,10 +98,27 @@ def _joined(text: str) -> str:
     return re.sub(r"\\\r?\n", " ", text.replace("\r\n", "\n"))
 
 
-def with_targets(text: str, runner: Runner) -> tuple[str, list[str], list[str]]:
-    """The Makefile with the missing dev-db targets; returns (text, added, kept as the app has them)."""
-    targets = existing_targets(text)
-    variables = existing_variables(text)
+def included_texts(text: str, directory: Path) -> list[str]:
+    """The makefiles ``include``d by literal names or globs (a name with $(...) cannot be known unparsed)."""
+    texts = []
+    for match in _INCLUDE.finditer(_joined(text)):
+        for pattern in match.group(1).split():
+            if "$" in pattern:
+                continue
+            for path in sorted(directory.glob(pattern)) if any(c in pattern for c in "*?[") else \
+                    [directory / pattern]:
+                try:
+                    texts.append(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError):
+                    continue
+    return texts
+
+
+def with_targets(text: str, runner: Runner, included: list[str] = ()) -> tuple[str, list[str], list[str]]:
+    """The Makefile with the missing dev-db targets; returns (text, added, kept as the app has them).
+    ``included``: the texts of the makefiles it includes, whose targets count as the app's too."""
+    targets = existing_targets(text).union(*(existing_targets(other) for other in included))
+    variables = existing_variables(text).union(*(existing_variables(other) for other in included))
     missing = [name for name in TARGETS if name not in targets]
     kept = [name for name in TARGETS if name in targets]
     if not missing:

@@ -251,6 +251,17 @@ class TestUvProject:
         assert make(app, "dev-db-status").stdout == "our own status\n"
 
 
+    def test_targets_of_included_makefiles_count(self, tmp_path):
+        app = repo(tmp_path / "api", {"pyproject.toml": self.PYPROJECT, "uv.lock": "version = 1\n",
+                                      "Makefile": "include mk/*.mk\n\ncheck:\n\ttrue\n",
+                                      "mk/db.mk": "dev-db:\n\t@echo our own dev-db\n"})
+        init_twice(app)
+        makefile = (app / "Makefile").read_text()
+        assert "\ndev-db:" not in makefile and "\ndev-db-down:" in makefile
+        result = make(app, "dev-db")
+        assert result.stdout == "our own dev-db\n" and "overriding" not in result.stderr
+
+
 class TestNoMakefile:
     """An app with no Python environment and no Makefile: a new Makefile and a provision on PATH."""
 
