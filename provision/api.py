@@ -292,6 +292,15 @@ def server_log(settings: Settings | None = None, *, lines: int = 40, follow: boo
     yield text if text.endswith("\n") else text + "\n"
 
 
+def url_scheme(settings: Settings | None = None, **overrides: Any) -> str:
+    """The scheme of the app's URL: the ``driver`` setting when given, else the last ``up``'s, else mysql://."""
+    settings = _settings(settings, overrides)
+    driver = settings.driver
+    if "driver" not in settings.explicit:
+        driver = StateDir(settings.state_path).read().get("driver", driver)
+    return DRIVERS.get(driver, DRIVERS[settings.driver])
+
+
 def current_url(settings: Settings | None = None, state: StateDir | None = None, **overrides: Any) -> DatabaseURL:
     """The URL of the last successful ``up`` (with its password)."""
     settings = _settings(settings, overrides)

@@ -37,7 +37,7 @@ from .names import quote, validate_database
 from .probe import Server, connect, describe_login_error, error_code, server_info
 from .sql import render, run
 from .throwaway import EphemeralServer, ephemeral_server, process_alive
-from .url import DatabaseURL, parse
+from .url import DatabaseURL, URLString, parse
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ class Tls:
 # --- databases ----------------------------------------------------------------------------------
 @dataclass
 class EphemeralDatabase:
-    """A database of one test: ``url`` (with the login), ``name``, ``connect()``."""
+    """A database of one test: ``url`` (a ``str`` with the login, and its parts), ``name``, ``connect()``."""
 
     name: str
-    url: DatabaseURL
+    url: URLString
     tls: Tls = field(repr=False, default_factory=lambda: Tls(False))
 
     def connect(self, *, multi_statements: bool = False, **kwargs):
@@ -208,8 +208,10 @@ class Databases:
 
     def __init__(self, server: EphemeralServer | Server, *, prefix: str | None = None, template: Any = None,
                  keep: bool = False, pool: int | None = None, project_dir: Path | None = None,
-                 lock_timeout: float = 600.0, restore: bool | None = None, ttl: int | None = None):
+                 lock_timeout: float = 600.0, restore: bool | None = None, ttl: int | None = None,
+                 scheme: str | None = None):
         self.ephemeral = server if isinstance(server, EphemeralServer) else None
+        self.scheme = scheme  # the test URLs' scheme (the dev URL's driver); None: the admin URL's
         self.server = server.server if isinstance(server, EphemeralServer) else server
         default_prefix = self.ephemeral.details.get("prefix") if self.ephemeral else None
         self.prefix = prefix or default_prefix or DEFAULT_PREFIX
@@ -370,9 +372,9 @@ class Databases:
         return name
 
     def database(self, name: str) -> EphemeralDatabase:
-        url = replace(self.server.admin, database=name,
+        url = replace(self.server.admin, database=name, scheme=self.scheme or self.server.admin.scheme,
                       query=tuple(self.server.admin.query) or (("charset", "utf8mb4"),))
-        return EphemeralDatabase(name=name, url=url, tls=self.tls)
+        return EphemeralDatabase(name=name, url=URLString(url), tls=self.tls)
 
     def release(self, db: EphemeralDatabase | str) -> None:
         """The test is over: drop its database (with the next batch, when making ahead)."""

@@ -1,7 +1,9 @@
 """pytest plugin: fresh MySQL databases per test (fixtures mysql_server, mysql_db, mysql_url).
 
     def test_signup(mysql_db):            # a fresh database (a copy of the template, if any)
-        conn = mysql_db.connect()          # or mysql_db.url / the mysql_url fixture
+        conn = mysql_db.connect()          # or mysql_db.url (a str with .database, .host, ...)
+
+    def test_app(mysql_env):              # $DATABASE_URL points at a fresh database for this test
 
 Options (ini name in brackets), highest first: command line, ini, default.
   --mysql-server [mysql_server]   auto (default) | dev | native | docker | mysql://root:PW@HOST:PORT/
@@ -150,13 +152,24 @@ def mysql_server(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(scope="session")
-def mysql_databases(request: pytest.FixtureRequest, mysql_server):
+def mysql_app_settings(request: pytest.FixtureRequest):
+    """The app's provision settings (``[tool.provision]``, ``PROVISION_*``): its driver and env key."""
+    from .config import load_settings
+
+    return load_settings(project_dir=request.config.rootpath)
+
+
+@pytest.fixture(scope="session")
+def mysql_databases(request: pytest.FixtureRequest, mysql_server, mysql_app_settings):
     """The session's janitor (``provision.ephemeral.Databases``): makes, copies and drops databases."""
+    from .api import url_scheme
     from .ephemeral import Databases
 
     opts = options(request.config)
+    # the test URLs have the dev URL's scheme (mysql:// or mysql+pymysql://): the app's config sees one shape
     databases = Databases(mysql_server, template=opts.template, keep=opts.keep, pool=opts.pool,
-                          project_dir=request.config.rootpath, restore=opts.restore, ttl=opts.ttl)
+                          project_dir=request.config.rootpath, restore=opts.restore, ttl=opts.ttl,
+                          scheme=url_scheme(mysql_app_settings))
     with databases:
         request.config.stash[_databases_key] = databases
         yield databases
@@ -172,8 +185,17 @@ def mysql_db(mysql_databases):
 
 @pytest.fixture
 def mysql_url(mysql_db) -> str:
-    """The URL of this test's fresh database (``mysql://user:password@host:port/name?charset=utf8mb4``)."""
-    return str(mysql_db.url)
+    """The URL of this test's fresh database (``mysql://user:password@host:port/name?charset=utf8mb4``),
+    the same ``str`` as ``mysql_db.url``."""
+    return mysql_db.url
+
+
+@pytest.fixture
+def mysql_env(mysql_db, mysql_app_settings, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the app's ``DATABASE_URL`` (the ``env_key`` setting) at this test's database for the
+    test's duration; restored afterwards. Returns the URL."""
+    monkeypatch.setenv(mysql_app_settings.env_key, mysql_db.url)
+    return mysql_db.url
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

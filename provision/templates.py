@@ -156,7 +156,9 @@ def _script_location(ini: Path) -> Path:
 def sqlalchemy_url(url) -> str:
     from dataclasses import replace
 
-    return str(replace(url, scheme="mysql+pymysql"))
+    from .url import parsed
+
+    return str(replace(parsed(url), scheme="mysql+pymysql"))
 
 
 def upgrade_head(ini: Path, url: str) -> None:

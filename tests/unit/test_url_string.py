@@ -46,3 +46,18 @@ class TestURLString:
 
         with pytest.raises(ConfigError):
             URLString("postgres://x@y/z")
+
+
+class TestTestURLScheme:
+    """The test URLs' scheme is the dev URL's: the driver setting, else the last up's, else mysql://."""
+
+    def test_recorded_then_explicit(self, tmp_path):
+        from provision.api import url_scheme
+        from provision.config import load_settings
+        from provision.state import StateDir
+
+        assert url_scheme(load_settings(project_dir=tmp_path, environ={})) == "mysql"
+        StateDir(tmp_path / ".devdb").update(driver="pymysql")
+        assert url_scheme(load_settings(project_dir=tmp_path, environ={})) == "mysql+pymysql"
+        explicit = load_settings(project_dir=tmp_path, environ={"PROVISION_DRIVER": "mysql"})
+        assert url_scheme(explicit) == "mysql"
