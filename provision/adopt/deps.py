@@ -138,8 +138,6 @@ def add_requirement(form: str, key: str | None, text: str, source: Source, note:
 
 
 def _add_to_array(text: str, path: tuple[str, ...], requirement: str, relative: str) -> str:
-    import tomlkit
-
     old = tomlfile.loads(text, relative)
     array = tomlfile.get(old, path)
     if array is not None and any(_names_provision(item) for item in array):
@@ -148,7 +146,7 @@ def _add_to_array(text: str, path: tuple[str, ...], requirement: str, relative: 
         header = ".".join(tomlfile.key(part) for part in path[:-1])
         new_text = append_block(text, f"[{header}]\n{tomlfile.key(path[-1])} = [{tomlfile.value(requirement)}]\n")
     else:
-        doc = tomlkit.parse(text)
+        doc = tomlfile.tomlkit().parse(text)
         table = doc
         for part in path[:-1]:
             table = table[part]
@@ -156,7 +154,7 @@ def _add_to_array(text: str, path: tuple[str, ...], requirement: str, relative: 
             table[path[-1]].append(requirement)
         else:
             table[path[-1]] = [requirement]
-        new_text = tomlkit.dumps(doc)
+        new_text = tomlfile.tomlkit().dumps(doc)
     expected = copy.deepcopy(old)
     tomlfile.get(expected, path[:-1], create=True).setdefault(path[-1], []).append(requirement)
     tomlfile.check(new_text, expected, relative)
@@ -164,8 +162,6 @@ def _add_to_array(text: str, path: tuple[str, ...], requirement: str, relative: 
 
 
 def _add_to_table(text: str, path: tuple[str, ...], value, relative: str) -> str:
-    import tomlkit
-
     old = tomlfile.loads(text, relative)
     table = tomlfile.get(old, path)
     if table is not None and any(name.lower() == NAME for name in table):
@@ -174,12 +170,12 @@ def _add_to_table(text: str, path: tuple[str, ...], value, relative: str) -> str
         header = ".".join(tomlfile.key(part) for part in path)
         new_text = append_block(text, f"[{header}]\n{NAME} = {tomlfile.value(value)}\n")
     else:
-        doc = tomlkit.parse(text)
+        doc = tomlfile.tomlkit().parse(text)
         node = doc
         for part in path:
             node = node[part]
         node[NAME] = tomlfile.inline(value)
-        new_text = tomlkit.dumps(doc)
+        new_text = tomlfile.tomlkit().dumps(doc)
     expected = copy.deepcopy(old)
     tomlfile.get(expected, path, create=True)[NAME] = value
     tomlfile.check(new_text, expected, relative)

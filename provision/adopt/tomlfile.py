@@ -14,6 +14,18 @@ from ..errors import InitError
 _HINT = "add provision's entry by hand (see the README's 'Use provision in your app'), then run provision init again"
 
 
+def tomlkit():
+    """tomlkit (a dependency of provision), with the fix when an old install lacks it."""
+    try:
+        import tomlkit as module
+    except ModuleNotFoundError:
+        raise InitError("provision init needs tomlkit to edit TOML files, and it is not installed; "
+                        "nothing was written",
+                        "reinstall provision (pip install -e '.[docker]' in its checkout, or make dev-db there), "
+                        "or pip install tomlkit") from None
+    return module
+
+
 def loads(text: str, relative: str) -> dict:
     try:
         import tomllib
@@ -64,10 +76,8 @@ def value(item) -> str:
 
 
 def inline(item):
-    import tomlkit
-
     if not isinstance(item, dict):
-        return tomlkit.item(item)
-    table = tomlkit.inline_table()
+        return tomlkit().item(item)
+    table = tomlkit().inline_table()
     table.update(item)
     return table
