@@ -62,6 +62,9 @@ class Settings:
     # docker backend; None: the image the project's data volume was made with, else mysql:8.4
     image: str | None = None
     recreate: bool = False
+    # a new project's volume starts as a copy of a data directory initialised once per image
+    # (provision/backends/docker_cache.py); false: the image initialises every new volume
+    docker_cache: bool = True
     # brew backend / installing
     formula: str | None = None
     install: bool = False

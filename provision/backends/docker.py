@@ -177,12 +177,14 @@ class DockerBackend:
         if container is None or container.status not in ("running", "paused"):
             self._check_port_free()  # before anything is created
         fresh = volume is None
+        seeded = None  # the data directory cache the new volume was copied from
         try:
             if container is None:
                 image_attrs = self._image(client, image)
                 if volume is None:
                     volume = client.volumes.create(name=self.volume_name, driver="local",
                                                    labels=self._our_labels(image))
+                    seeded = self._seed(client, image, image_attrs)
                 container = self._create(client, image, image_attrs)
                 action = action or ("initialized" if fresh else "recreated on the kept data volume")
             if container.status == "paused":
@@ -191,6 +193,8 @@ class DockerBackend:
             elif container.status != "running":
                 self._start(container)
                 action = action or "started"
+            if seeded is not None:
+                self._rotate(container, seeded)
             self._wait(container)
         except BaseException:
             if fresh:
@@ -199,7 +203,10 @@ class DockerBackend:
                 self._remove(container, volume, quietly=True)
             raise
         action = action or "already running"
+        if seeded is not None:
+            log.info("docker: the new volume is a copy of the data directory cache %s", seeded.volume)
         self.state.update(docker={"container": self.container_name, "volume": self.volume_name, "image": image,
+                                  **({"seeded_from": seeded.volume} if seeded is not None else {}),
                                   "flavor": _labels(container).get(FLAVOR_LABEL, "mysql"),
                                   "port": self._port(), "hostname": container.attrs["Config"]["Hostname"]})
         log.info("docker: %s %s on 127.0.0.1:%s (container %s, volume %s)", image, action, self._port(),
@@ -516,16 +523,7 @@ class DockerBackend:
     def _create(self, client, image: str, image_attrs: dict[str, Any]):
         import docker
 
-        password = self.state.secret("docker_root_password", generate=True)
-        environment = {
-            # both spellings: the official mariadb image prefers MARIADB_*, mysql reads MYSQL_*
-            "MYSQL_ROOT_PASSWORD": password,
-            "MARIADB_ROOT_PASSWORD": password,
-            # no named time zone tables: loading them took 2.4 s of MySQL 9.7's 9.5 s first start
-            # (bench/README.md); offsets such as '+00:00' work without them
-            "MYSQL_INITDB_SKIP_TZINFO": "1",
-            "MARIADB_INITDB_SKIP_TZINFO": "1",
-        }
+        environment = self._environment(self.state.secret("docker_root_password", generate=True))
         flavor = image_flavor(image_attrs, image)
         try:
             return client.containers.create(
@@ -545,6 +543,51 @@ class DockerBackend:
                 "is it a MySQL or MariaDB server image (it needs an entrypoint and a command)? "
                 "choose another with --image",
             ) from None
+
+    def _seed(self, client, image: str, image_attrs: dict[str, Any]):
+        """Copy the image's initialised data directory into the new volume (docker_cache.py);
+        None when the cache cannot be used (the image's own initialisation then runs)."""
+        import docker
+
+        from . import docker_cache
+
+        if not self.settings.docker_cache:
+            return None
+        flavor = image_flavor(image_attrs, image)
+        try:
+            cache = docker_cache.ensure(client, image, image_attrs, environment=self._environment(""),
+                                        command=[*SERVER_ARGS, *(MYSQL_ARGS if flavor == "mysql" else ())],
+                                        timeout=self.settings.timeout)
+            docker_cache.seed(client, image, cache, self.volume_name, self._our_labels(image))
+        except (ServerError, docker.errors.DockerException) as exc:  # the image's own init still works
+            log.warning("docker: not using a data directory cache (%s); initialising",
+                        getattr(exc, "message", None) or exc)
+            return None
+        return cache
+
+    def _rotate(self, container, cache) -> None:
+        from . import docker_cache
+
+        def alive() -> str | None:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                return f"container {self.container_name} exited with code {container.attrs['State'].get('ExitCode')}"
+            return None
+
+        docker_cache.rotate(self.server(), cache, timeout=self.settings.timeout, alive=alive,
+                            log_tail=self.logs_tail, what=f"the server in container {self.container_name}")
+
+    @staticmethod
+    def _environment(password: str) -> dict[str, str]:
+        return {
+            # both spellings: the official mariadb image prefers MARIADB_*, mysql reads MYSQL_*
+            "MYSQL_ROOT_PASSWORD": password,
+            "MARIADB_ROOT_PASSWORD": password,
+            # no named time zone tables: loading them took 2.4 s of MySQL 9.7's 9.5 s first start
+            # (bench/README.md); offsets such as '+00:00' work without them
+            "MYSQL_INITDB_SKIP_TZINFO": "1",
+            "MARIADB_INITDB_SKIP_TZINFO": "1",
+        }
 
     def _start(self, container) -> None:
         import docker

@@ -1,0 +1,93 @@
+"""The docker backend's data directory cache, on a real Docker engine through the real CLI."""
+from __future__ import annotations
+
+import secrets
+
+import pymysql
+import pytest
+
+from provision.backends import docker_cache
+from provision.backends.docker import resource_names
+from provision.state import StateDir
+
+from ..conftest import Project
+from .helpers import json_out
+from .test_docker_backend import FLAVORS, docker_client, image_for, remove_ours, root_password  # noqa: F401
+
+pytestmark = [pytest.mark.docker, pytest.mark.mysql, pytest.mark.slow]
+
+
+def login_as_root(project: Project, password: str):
+    return pymysql.connect(host="127.0.0.1", port=project.port, user="root", password=password,
+                           ssl_disabled=True, connect_timeout=5)
+
+
+@pytest.fixture
+def two_projects(tmp_path, docker_client):  # noqa: F811
+    projects = [Project(tmp_path / name) for name in ("first", "second")]
+    for project in projects:
+        project.path.mkdir()
+    yield projects
+    for project in projects:
+        remove_ours(docker_client, project)
+
+
+class TestDataDirectoryCache:
+    """A new project's volume starts as a copy of a data directory its image initialised once."""
+
+    @pytest.mark.parametrize("flavor", FLAVORS)
+    def test_second_project_copies_the_cache_with_its_own_root_password(self, flavor, two_projects, docker_client,
+                                                                        image_for):  # noqa: F811
+        image = image_for(flavor)
+        first, second = two_projects
+        json_out(first.cli(*first.up_args("--backend", "docker", "--image", image, "--json")))
+        name = docker_cache.cache_name(image, docker_client.images.get(image).id)
+        labels = docker_client.volumes.get(name).attrs["Labels"]
+        assert labels[docker_cache.OWNED_LABEL] == "true" and labels[docker_cache.CACHE_LABEL] == "datadir"
+
+        data = json_out(second.cli(*second.up_args("--backend", "docker", "--image", image, "--json")))
+        assert data["server_action"] == "initialized", data
+        assert StateDir(second.state_dir).read()["docker"]["seeded_from"] == name
+        container = docker_client.containers.get(resource_names(second.settings())[0])
+        assert "Initializing database files" not in container.logs().decode("utf-8", "replace")
+
+        passwords = [root_password(p) for p in (first, second)]
+        assert passwords[0] != passwords[1]
+        cached = (docker_cache._secret_file(name)).read_text().strip()
+        login_as_root(second, passwords[1]).close()  # the project's own password works
+        for wrong in (cached, passwords[0]):  # the cache's and the other project's do not
+            with pytest.raises(pymysql.err.OperationalError) as caught:
+                login_as_root(second, wrong)
+            assert caught.value.args[0] == 1045
+        if flavor == "mysql":  # each server made its own identity
+            uuids = set()
+            for project, password in zip((first, second), passwords):
+                conn = login_as_root(project, password)
+                with conn.cursor() as cursor:
+                    cursor.execute("SELECT @@server_uuid")
+                    uuids.add(cursor.fetchone()[0])
+                conn.close()
+            assert len(uuids) == 2
+
+        assert second.cli("destroy", "--yes").returncode == 0
+        docker_client.volumes.get(name)  # a project's destroy leaves the cache alone
+
+    def test_only_our_older_caches_of_the_image_are_removed(self, docker_client):  # noqa: F811
+        tag = secrets.token_hex(4)
+        image = f"provision-test/cache-probe-{tag}:1"  # no real cache is touched
+        base = {docker_cache.IMAGE_LABEL: image, docker_cache.IMAGE_ID_LABEL: f"sha256:old{tag}"}
+        ours = docker_client.volumes.create(name=f"provision-cache-test-{tag}-ours",
+                                            labels={**base, docker_cache.OWNED_LABEL: "true",
+                                                    docker_cache.CACHE_LABEL: "datadir"})
+        foreign = docker_client.volumes.create(name=f"provision-cache-test-{tag}-foreign", labels=base)
+        try:
+            docker_cache._remove_older(docker_client, image, f"sha256:new{tag}")
+            names = {v.name for v in docker_client.volumes.list()}
+            assert ours.name not in names
+            assert foreign.name in names
+        finally:
+            for volume in (ours, foreign):
+                try:
+                    docker_client.volumes.get(volume.name).remove(force=True)
+                except Exception:  # noqa: BLE001 - already removed by the code under test
+                    pass
