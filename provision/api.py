@@ -85,6 +85,7 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
     settings = _settings(settings, overrides)
     state = StateDir(settings.state_path)
     with state.lock():
+        settings = _recorded_namespace(settings, state)
         installed = None
         if settings.install:
             from . import install  # the package managers' code is loaded only when asked for
@@ -141,6 +142,19 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
         framework=target.framework.to_dict() if target.framework else None, test_grants=list(target.test_patterns),
         namespace=settings.namespace, lease=_lease_summary(lease_info),
     )
+
+
+def _recorded_namespace(settings: Settings, state: StateDir) -> Settings:
+    """A later up without --namespace keeps the namespace the last one used (as it keeps the server)."""
+    recorded = state.read().get("namespace")
+    if settings.namespace or not recorded or "namespace" in settings.explicit:
+        return settings
+    from dataclasses import replace
+
+    from .namespaces import apply
+
+    database, user = apply(settings.database, settings.user, recorded)
+    return replace(settings, namespace=recorded, database=database, user=user)
 
 
 def dev_lease(settings: Settings, state: StateDir, hosts) -> leases.Lease | None:

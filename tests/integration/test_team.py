@@ -195,3 +195,249 @@ def test_done_when(team, tmp_path):
         assert not list((tmp_path / "unrelated").iterdir())  # reap keeps no state of its own
     finally:
         sql(team, "DROP DATABASE IF EXISTS unleased_keep")
+
+
+class TestIsolation:
+    """A namespaced user never reaches another namespace's databases, even one whose name extends its own."""
+
+    def test_alice_and_alice2(self, team, tmp_path):
+        admin = str(team.admin)
+        one, two = Member(tmp_path / "one"), Member(tmp_path / "two")
+        try:
+            one.up(admin, "--namespace", "alice1x")
+            two.up(admin, "--namespace", "alice1x2")
+            one_url, two_url = one.url, two.url
+            # each makes test databases of its own (the <database>_* grant) ...
+            sql(one_url, "CREATE DATABASE ohdevel_alice1x_t_mine")
+            sql(two_url, "CREATE DATABASE ohdevel_alice1x2_t_mine")
+            # ... and reaches nothing of the other: ohdevel_alice1x\_% must not match ohdevel_alice1x2*
+            for statement in ("USE ohdevel_alice1x2", "USE ohdevel_alice1x2_t_mine",
+                              "CREATE DATABASE ohdevel_alice1x2_t_other", "CREATE DATABASE ohdevel_alice1x2"):
+                assert denied(one_url, statement) == ACCESS_DENIED_DB, statement
+            for statement in ("USE ohdevel_alice1x", "USE ohdevel_alice1x_t_mine"):
+                assert denied(two_url, statement) == ACCESS_DENIED_DB, statement
+            # and none can see the others' databases
+            assert {r[0] for r in sql(one_url, "SHOW DATABASES")} - {"information_schema"} == {
+                "ohdevel_alice1x", "ohdevel_alice1x_t_mine"}
+        finally:
+            for name in ("ohdevel_alice1x_t_mine", "ohdevel_alice1x2_t_mine", "ohdevel_alice1x", "ohdevel_alice1x2"):
+                sql(team, f"DROP DATABASE IF EXISTS `{name}`")
+            for user in ("ohdev_alice1x", "ohdev_alice1x2"):
+                for host in users(team, user):
+                    sql(team, "DROP USER %s@%s", (user, host))
+
+    def test_grant_patterns_against_the_servers_own_matching(self, team):
+        """For many namespace pairs, the server's LIKE (the matching GRANT patterns use) says a
+        namespace's patterns match another's databases only when the namespaces are equal."""
+        from hypothesis import given, settings, strategies as st
+
+        from provision.bootstrap import _namespace_bound  # noqa: F401  (same module the grants come from)
+        from provision.names import grant_pattern
+        from provision import namespaces
+
+        conn = team.connect()
+        name = st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True)
+
+        @settings(max_examples=150, deadline=None, database=None)
+        @given(a=name, b=name, suffix=st.sampled_from(["", "_t_ab12_main_1_abcdef", "2", "_", "x_t"]))
+        def check(a, b, suffix):
+            mine = namespaces.apply("ohdevel", "ohdev", a)[0]
+            other = namespaces.apply("ohdevel", "ohdev", b)[0] + suffix
+            if other.startswith(mine + "_") or other == mine:
+                return  # the other name is one of a's own
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT %s LIKE %s OR %s LIKE %s",
+                               (other, grant_pattern(mine), other, grant_pattern(mine) + "\\_%"))
+                assert cursor.fetchone()[0] == 0, (mine, other)
+
+        try:
+            check()
+        finally:
+            conn.close()
+
+
+LIMITED_GRANTS = [
+    # exactly the README's list ("a team's shared server")
+    "GRANT CREATE USER ON *.* TO {who}",
+    "GRANT SELECT ON mysql.* TO {who}",
+    "GRANT ALL PRIVILEGES ON `ohdevel\\_%`.* TO {who} WITH GRANT OPTION",
+    "GRANT ALL PRIVILEGES ON `provision`.* TO {who}",
+    "GRANT ALL PRIVILEGES ON `provision\\_%`.* TO {who}",
+]
+
+
+@pytest.fixture
+def limited_admin(team):
+    """An admin as managed services give one: no SUPER, CREATE USER, GRANT OPTION on name patterns."""
+    name, password = unique("tadm"), secrets.token_urlsafe(12)
+    create_admin(team, name, password, LIMITED_GRANTS)
+    grants = "\n".join(row[0] for row in sql(team, "SHOW GRANTS FOR %s@'%%'", (name,)))
+    assert "SUPER" not in grants and "ALL PRIVILEGES ON *.*" not in grants
+    yield str(DatabaseURL(user=name, password=password, host="127.0.0.1", port=team.port))
+    sql(team, "DROP USER IF EXISTS %s@'%%'", (name,))
+
+
+def create_admin(team, name: str, password: str, grants: list[str]) -> None:
+    sql(team, "CREATE USER %s@'%%' IDENTIFIED BY %s", (name, password))
+    for grant in grants:  # the README's text; the account a parameter
+        sql(team, grant.replace("%", "%%").format(who="%s@'%%'"), (name,))
+
+
+def unique(stem: str) -> str:
+    return f"{stem}{secrets.token_hex(3)}"
+
+
+def test_limited_admin_does_it_all(team, limited_admin, tmp_path):
+    """up --namespace --ttl twice (create, then converge), a leased pytest run, reap: all as the limited admin."""
+    ns = unique("lim")
+    member = Member(tmp_path / "member")
+    first = member.up(limited_admin, "--namespace", ns, "--ttl", "2s")
+    assert first["changed"] and first["lease"]["ttl_seconds"] == 2
+    again = member.up(limited_admin, "--namespace", ns)  # the recorded TTL is renewed
+    assert again["changes"] == [] and again["lease"]["ttl_seconds"] == 2
+    assert sql(member.url, "SELECT DATABASE()")[0][0] == f"ohdevel_{ns}"
+
+    run, run_db = start_killable_run(tmp_path / "ci", limited_admin, "2s")
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    wait_expired(team, f"ohdevel_{ns}", run_lease_of(run_db))
+    result = Member(tmp_path / "elsewhere").cli("reap", "--server-url", limited_admin, "--json")
+    assert result.returncode == 0, result.stderr
+    reaped = {lease["name"] for lease in json.loads(result.stdout)["reaped"]}
+    assert {f"ohdevel_{ns}", run_lease_of(run_db)} <= reaped
+    assert not {f"ohdevel_{ns}", run_db} & databases(team) and not users(team, f"ohdev_{ns}")
+
+
+def test_admin_without_registry_grant_is_told_what_to_grant(team, tmp_path):
+    name, password = unique("noreg"), "pw-noreg"
+    create_admin(team, name, password, [grant for grant in LIMITED_GRANTS if "`provision`" not in grant])
+    admin = str(DatabaseURL(user=name, password=password, host="127.0.0.1", port=team.port))
+    member = Member(tmp_path / "m")
+    try:
+        result = member.cli("up", "--backend", "existing", "--server-url", admin, "--namespace", "noreg", "--ttl", "1h")
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert "provision" in result.stderr and "hint:" in result.stderr
+        assert "ohdevel_noreg" not in databases(team) and not users(team, "ohdev_noreg")  # nothing half-made
+        assert not (tmp_path / "m" / ".env").exists()
+    finally:
+        sql(team, "DROP USER IF EXISTS %s@'%%'", (name,))
+
+
+class TestCli:
+    def test_status_renews_and_reports_the_lease(self, team, tmp_path):
+        member = Member(tmp_path / "s")
+        ns = unique("st")
+        up = member.up(str(team.admin), "--namespace", ns, "--ttl", "1h")
+        result = member.cli("status", "--json")
+        assert result.returncode == 0, result.stderr
+        lease = json.loads(result.stdout)["lease"]
+        assert lease["state"] == "renewed" and lease["renewed"] > up["lease"]["renewed"]
+        Member(tmp_path / "admin").cli("reap", "--server-url", str(team.admin))
+        sql(team, "UPDATE provision.leases SET expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE name = %s",
+            (f"ohdevel_{ns}",))  # as if the laptop slept past the TTL
+        reaped = Member(tmp_path / "admin").cli("reap", "--server-url", str(team.admin), "--dry-run")
+        assert f"would drop database ohdevel_{ns}" in reaped.stdout and f"ohdevel_{ns}" in databases(team)
+        assert Member(tmp_path / "admin").cli("reap", "--server-url", str(team.admin)).returncode == 0
+        lost = json.loads(member.cli("status", "--json").stdout)["lease"]
+        assert lost["state"] == "lost" and "provision up" in lost["hint"]
+        assert member.up(str(team.admin))["changed"]  # up makes it again, under a new lease
+        assert f"ohdevel_{ns}" in databases(team)
+        conn = team.connect()
+        assert leases.get(conn, f"ohdevel_{ns}")["state"] == "live"
+        conn.close()
+
+    @pytest.mark.parametrize("args, message", [
+        (("reap",), "needs the shared server's admin URL"),
+        (("up", "--namespace", "Bad_Name", "--backend", "existing"), "invalid namespace"),
+        (("up", "--ttl", "soon", "--backend", "existing"), "invalid TTL"),
+        (("reap", "--server-url", "mysql://x:y@127.0.0.1:1/", "--purpose", "prod"), "unknown purpose"),
+    ])
+    def test_bad_input(self, tmp_path, args, message):
+        result = Member(tmp_path / "bad").cli(*args)
+        assert result.returncode == 2 and message in result.stderr and "hint:" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_session_start_reaps_expired_test_leases(team, tmp_path):
+    """A killed run's databases go at the next session on the server, from another directory."""
+    admin = str(team.admin)
+    run, run_db = start_killable_run(tmp_path / "killed", admin, "1s")
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    wait_expired(team, run_lease_of(run_db))
+    assert run_db in databases(team)
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "test_ok.py").write_text("def test_ok(mysql_db):\n    mysql_db.connect().close()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "PYTEST_"))}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                             f"--mysql-server={admin}", "--mysql-ttl", "1m"], cwd=later, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not {name for name in databases(team) if name.startswith(run_lease_of(run_db))}
+    conn = team.connect()
+    assert [lease for lease in leases.list_leases(conn) if lease["purpose"] == "test"] == []  # its own released
+    conn.close()
+
+
+def test_run_killed_on_another_host(team, tmp_path):
+    """A run on a simulated CI host (its own hostname and pid namespace: its pids mean nothing here)
+    is killed; this host's reaper drops its databases by the lease, not by pids."""
+    import shutil
+
+    from ..conftest import require
+
+    require(shutil.which("unshare") is not None and os.geteuid() == 0,
+            "simulating another host needs unshare(1) and root (UTS and pid namespaces)")
+    probe = subprocess.run(["unshare", "--uts", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    require(probe.returncode == 0, f"unshare cannot make namespaces here: {probe.stderr!r}")
+    admin = str(team.admin)
+    directory = tmp_path / "runner"
+    directory.mkdir()
+    (directory / "test_hang.py").write_text(HANGING_SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "PYTEST_"))}
+    script = (f"hostname ci-runner-7 && exec {sys.executable} -m pytest -p no:cacheprovider -q test_hang.py "
+              f"--mysql-server=\"$ADMIN\" --mysql-ttl 2s")
+    run = subprocess.Popen(["unshare", "--uts", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c",
+                            script], cwd=directory, env={**env, "ADMIN": admin},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    marker = directory / "running.txt"
+    wait_for(lambda: marker.exists() and marker.read_text().endswith("\n") or run.poll() is not None, 120,
+             "the run on the other host did not start")
+    assert run.poll() is None, run.stdout.read()
+    run_db = marker.read_text().strip()
+    conn = team.connect()
+    lease = leases.get(conn, run_lease_of(run_db))
+    assert lease["host"] == "ci-runner-7" and lease["pid"] == 1  # pid 1 of its own namespace
+    run.send_signal(signal.SIGKILL)  # unshare's --kill-child takes the run along
+    run.wait()
+    wait_expired(team, run_lease_of(run_db))
+    reaped = {r.name: r for r in leases.reap(conn, purpose="test")}
+    conn.close()
+    assert run_db in reaped[run_lease_of(run_db)].databases and run_db not in databases(team)
+
+
+def test_tls_required_server(server_binary, tmp_path):
+    """require_secure_transport=ON: up, the proof, the app's URL, a leased pytest run and reap all use TLS."""
+    with TeamServer(tmp_path / "tls-server", server_binary, require_tls=True) as server:
+        admin = str(server.admin)
+        with pytest.raises(Exception) as refused:  # the server really refuses a plain login
+            connect(server.admin, tls=False)
+        assert error_code(refused.value) == 1045
+        member = Member(tmp_path / "member")
+        data = member.up(admin, "--namespace", "tls", "--ttl", "2s")
+        assert data["database"] == "ohdevel_tls"
+        cipher = sql(member.url, "SHOW SESSION STATUS LIKE 'Ssl_cipher'", tls=True)[0][1]
+        assert cipher, "the app's URL logs in over TLS"
+        again = member.up(admin, "--namespace", "tls")  # a rerun (no change) over TLS too
+        assert again["changes"] == []
+        assert member.cli("status", "--json").returncode == 0
+
+        run, run_db = start_killable_run(tmp_path / "ci", admin, "2s")
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        wait_expired(server, "ohdevel_tls", run_lease_of(run_db))
+        result = Member(tmp_path / "elsewhere").cli("reap", "--server-url", admin, "--json")
+        assert result.returncode == 0, result.stderr
+        assert {"ohdevel_tls", run_lease_of(run_db)} <= {r["name"] for r in json.loads(result.stdout)["reaped"]}
+        assert not {"ohdevel_tls", run_db} & databases(server)
