@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+from pathlib import Path
 
 import pymysql
 import pytest
@@ -20,6 +22,7 @@ pytestmark = [pytest.mark.mysql]
 
 DJANGO_MANAGE = 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\nimport django\n'
 DENIED = (1044, 1142)
+OKSERVER = Path(__file__).resolve().parent.parent / "fixtures" / "okserver"  # the seed's Flask app
 
 
 @pytest.fixture(params=["mariadb", pytest.param("mysql", marks=pytest.mark.docker)])
@@ -217,6 +220,13 @@ class TestReportedAndChecked:
         plain.project.path.mkdir()
         result = plain.project.cli(*plain.up_args(), "--framework", "none", "--test-databases", "e2e_{database}")
         assert f"framework: none detected; test databases: e2e_{db}" in result.stdout.splitlines(), result.stderr
+
+    def test_the_ok_server_is_reported_as_flask_migrate(self, app):
+        shutil.copytree(OKSERVER, app.project.path, dirs_exist_ok=True)
+        result = app.project.cli(*app.up_args())
+        assert result.returncode == 0, result.stderr
+        assert (f"framework: Flask-Migrate (migrations/alembic.ini, migrations/env.py); test databases: "
+                f"{app.database}_* only") in result.stdout.splitlines()
 
     def test_doctor_finds_a_missing_grant_and_names_the_fix(self, app):
         app.write({"manage.py": DJANGO_MANAGE})

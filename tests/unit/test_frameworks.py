@@ -137,3 +137,17 @@ class TestGrantPatterns:
     def test_too_long(self):
         with pytest.raises(ConfigError, match="longer than 64"):
             template_grant_pattern("test_{database}_" + "x" * 40, "d" * 30)
+
+
+class TestThisRepositorysProjects:
+    """The test projects in tests/ are detected as what they are."""
+
+    TESTS = Path(__file__).resolve().parent.parent
+
+    def test_the_django_app(self):
+        found = detect(self.TESTS / "apps" / "django_app")
+        assert (found.name, found.evidence) == ("django", ("manage.py", "mysite/settings.py"))
+
+    def test_the_ok_server_is_flask_migrate_not_django(self):
+        found = detect(self.TESTS / "fixtures" / "okserver")
+        assert (found.name, found.evidence) == ("flask-migrate", ("migrations/alembic.ini", "migrations/env.py"))
