@@ -145,7 +145,16 @@ case "$got" in *" $U_db utf8mb4 utf8mb4") ;; *) echo "expected utf8mb4 for $U_db
 CLONE='git -c advice.detachedHead=false clone -q /src.bundle /app && cd /app && git log -1 --format="checking commit %h %s"'
 APT_CACHE="$CACHE/fresh/apt-archives"
 
+# the host's own certificate authorities (a TLS-inspecting proxy's, say) and the variables that
+# point pip at them: the registries must be reachable from the container as from the host
+PREAMBLE='if [ -d /host-ca ]; then cp /host-ca/*.crt /usr/local/share/ca-certificates/ 2>/dev/null && update-ca-certificates >/dev/null 2>&1; fi'
+PASS_ENV=()
+for var in PIP_CERT REQUESTS_CA_BUNDLE SSL_CERT_FILE PIP_INDEX_URL PIP_DEFAULT_TIMEOUT; do
+	[ -z "${!var:-}" ] || PASS_ENV+=(-e "$var=${!var}")
+done
+
 case_script() {
+	echo "$PREAMBLE"
 	case "$1" in
 		a) printf '%s\n' "set -euo pipefail" "$CLONE" "make dev-db YES=1" \
 			"apt-get install -y -q mariadb-client >/dev/null 2>&1 || true" "$CHECK_URL" ;;
@@ -166,6 +175,8 @@ run_case() {  # run_case NAME LOGFILE
 	local name=$1 logfile=$2 args=(--rm -i --name "provision-check-fresh-$name-$$" --label dev.provision.owned=true
 		-v "$LOGS/src.bundle:/src.bundle:ro" -v "$APT_CACHE:/var/cache/apt/archives")
 	if [ "$NETWORK" = host ]; then args+=(--network host); fi
+	if [ -d /usr/local/share/ca-certificates ]; then args+=(-v /usr/local/share/ca-certificates:/host-ca:ro); fi
+	args+=("${PASS_ENV[@]}")
 	if [ "$name" = c ]; then
 		args+=(--privileged -v /var/lib/docker -v "$CACHE/mariadb:$CACHE/mariadb" -v "$CACHE/mysql:$CACHE/mysql"
 			-e PROVISION_IMAGE_CACHE="$CACHE")

@@ -188,7 +188,7 @@ def dry_run(settings: Settings | None = None, **overrides: Any) -> dict[str, Any
 
     result: dict[str, Any] = {"install": install.check(settings, state).to_dict()}
     try:
-        choice = choose(settings, state)
+        choice = choose(settings, state, reserve=False)
         result["backend"], result["reason"] = choice.backend, choice.reason
     except ProvisionError as exc:
         result["backend"], result["reason"] = None, exc.message

@@ -63,9 +63,10 @@ def choose_backend(settings: Settings, state: StateDir) -> tuple[str, str]:
     return choice.backend, choice.reason
 
 
-def choose(settings: Settings, state: StateDir) -> Choice:
+def choose(settings: Settings, state: StateDir, *, reserve: bool = True) -> Choice:
+    """``reserve=False``: only say what ``up`` would choose (a project port is not claimed)."""
     if settings.backend != "auto":
-        return _own_port_if_taken(Choice(settings.backend, "chosen with --backend"), settings, state)
+        return _own_port_if_taken(Choice(settings.backend, "chosen with --backend"), settings, state, reserve)
     recorded = state.read().get("backend")
     if recorded:
         return Choice(recorded, f"the last run used it; state in {state.path}", from_state=True)
@@ -83,8 +84,8 @@ def choose(settings: Settings, state: StateDir) -> Choice:
         if ok:
             if answering is None:
                 return _own_port_if_taken(Choice(name, f"no server on {settings.host}:{settings.port}; {why}"),
-                                          settings, state)
-            return _own_port_if_taken(Choice(name, why), settings, state, taken_by=answering)
+                                          settings, state, reserve)
+            return _own_port_if_taken(Choice(name, why), settings, state, reserve, taken_by=answering)
         reasons.append(f"{name}: {why}")
     raise ServerError(
         f"no MySQL server answers on {settings.host}:{settings.port} and none can be started here ("
@@ -144,13 +145,14 @@ def _answering_server(settings: Settings) -> Choice | str | None:
     return why
 
 
-def _own_port_if_taken(choice: Choice, settings: Settings, state: StateDir, taken_by: str | None = None) -> Choice:
+def _own_port_if_taken(choice: Choice, settings: Settings, state: StateDir, reserve: bool,
+                       taken_by: str | None = None) -> Choice:
     """A backend that starts its own server on a default port that is taken: a port of the project's."""
     if (choice.backend not in MOVABLE or "port" in settings.explicit
             or state.read().get(choice.backend, {}).get("port")
             or not is_listening(settings.host, settings.port)):
         return choice
-    port = project_port.claim(state.path, settings.host)
+    port = project_port.claim(state.path, settings.host, reserve=reserve)
     taken_by = taken_by or f"{settings.host}:{settings.port} is held by {port_holder(settings.port) or 'a process'}"
     return Choice(choice.backend, f"{taken_by}: the project's own server listens on {port} instead (a port "
                   f"derived from the project's path, kept for later runs); {choice.reason}", {"port": port})

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .cli import Debug, Json, StateDirOpt, Yes, _emit_json, _run, _settings, _setup_logging, app
-from .cli import EnvFile
+from .cli import EnvFile, as_typed
 
 snapshot_app = typer.Typer(help="Save and restore copies of the database (cheap branch switching).",
                            no_args_is_help=True)
@@ -143,7 +143,7 @@ def doctor(state_dir: StateDirOpt = None, env_file: EnvFile = None, kill_blocker
         for finding in report.findings:
             typer.echo(f"{_MARK[finding.status]:<6}{finding.check:<12} {finding.finding}")
             if finding.fix and finding.status in ("warn", "error"):
-                typer.echo(f"{'':<18} fix: {finding.fix}")
+                typer.echo(f"{'':<18} fix: {as_typed(finding.fix)}")
         for blocker in killed:
             typer.echo(f"killed session {blocker['id']} ({blocker['user']}@{blocker['host']})")
         if kill_blockers and not blockers:

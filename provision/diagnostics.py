@@ -23,6 +23,7 @@ from .alembic_scripts import Graph, Migrations, find_migrations, load_graph
 from .bootstrap import app_hosts, held_patterns, runner_databases
 from .config import DRIVERS, Settings
 from .envfile import read_key
+from .errors import ProvisionError
 from .ports import is_listening, port_holder
 from .probe import Server, ServerInfo, connect, describe_login_error, error_code, server_info
 from .sql import run
@@ -204,12 +205,26 @@ def _local(ctx: Context) -> bool:
 # --- server, backend, port, files, disk ------------------------------------------------------
 def check_state(ctx: Context) -> Iterator[Finding]:
     if ctx.recorded.get("backend"):
+        why = ctx.recorded.get("chosen_because")
         yield Finding("state", OK, f"{ctx.recorded['backend']} backend, database {ctx.database}, user {ctx.user} "
-                                   f"(state in {ctx.state.path})")
+                                   f"(state in {ctx.state.path})" + (f"; this server and port because {why}"
+                                                                    if why else ""))
     else:
         where = f"; checking {ctx.url_source} instead" if ctx.app_url else ""
-        yield Finding("state", WARN, f"provision has set nothing up here (no state in {ctx.state.path}){where}",
-                      "provision up (or make dev-db)")
+        yield Finding("state", WARN, f"provision has set nothing up here (no state in {ctx.state.path}){where}; "
+                                     f"{_what_up_would_do(ctx)}", "provision up (or make dev-db)")
+
+
+def _what_up_would_do(ctx: Context) -> str:
+    from .choose import choose
+
+    try:
+        choice = choose(ctx.settings, ctx.state, reserve=False)
+    except ProvisionError as exc:
+        return f"provision up would stop: {exc.message}"
+    port = choice.overrides.get("port")
+    return f"provision up would use the {choice.backend} backend" + (f" on port {port}" if port else "") + \
+        f": {choice.reason}"
 
 
 def check_server(ctx: Context) -> Iterator[Finding]:

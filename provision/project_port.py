@@ -40,8 +40,9 @@ def registry_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"provision-{os.geteuid()}" / "ports"
 
 
-def claim(state_path: Path, host: str = "127.0.0.1", registry: Path | None = None) -> int:
-    """A free port for this project's server, claimed for it; the same one on every call."""
+def claim(state_path: Path, host: str = "127.0.0.1", registry: Path | None = None, *, reserve: bool = True) -> int:
+    """A free port for this project's server, claimed for it; the same one on every call.
+    ``reserve=False`` only says which port it would be (--dry-run, doctor)."""
     state_path = Path(state_path).resolve()
     registry = registry or registry_dir()
     start = first_choice(state_path)
@@ -53,7 +54,8 @@ def claim(state_path: Path, host: str = "127.0.0.1", registry: Path | None = Non
                 return port  # ours already (a retried first up)
             if owner is not None or is_listening(host, port):
                 continue
-            (registry / str(port)).write_text(json.dumps({"state": str(state_path)}) + "\n")
+            if reserve:
+                (registry / str(port)).write_text(json.dumps({"state": str(state_path)}) + "\n")
             return port
     raise ServerError(f"no free port for the project's server in {BASE}-{BASE + SPAN - 1}",
                       "pass one with --port")
