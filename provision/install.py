@@ -19,17 +19,18 @@ the package manager's own output goes to stderr. ``--dry-run`` only shows the pl
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import platform as _platform
 import shlex
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import progress
 from .backends import get_backend
 from .backends.brew import find_brew, no_brew_error, validate_formula
 from .choose import start_order
@@ -143,29 +144,40 @@ def _apt_has_candidate(package: str) -> bool:
 
 
 def run_install(plan: InstallPlan) -> None:
-    """Run the plan's commands, each logged before it runs; the output goes to stderr."""
+    """Run the plan's commands, each logged before it runs. Their output lines are progress
+    (a spinner's text on a terminal, shown with --debug elsewhere); a failure shows its tail."""
     env = dict(os.environ)
     if plan.manager == "apt-get":
         env.setdefault("DEBIAN_FRONTEND", "noninteractive")  # passes through when root (sudo resets it)
     for command in plan.commands:
         log.warning("installing: running %s", shlex.join(command))
-        try:
-            result = subprocess.run(list(command), stdout=_stderr(), stderr=_stderr(), env=env)
-        except OSError as exc:
-            raise ServerError(f"cannot run {shlex.join(command)}: {exc}",
-                              f"install {plan.package} yourself, then run provision up again") from None
-        if result.returncode != 0:
+        with progress.step(log, f"install: {shlex.join(command)}"):
+            code, tail = _run_reporting(command, env)
+        if code != 0:
             raise ServerError(
-                f"{shlex.join(command)} failed (exit {result.returncode})",
-                "its output is above; fix what it reports (or run it yourself), then run provision up again",
+                f"{shlex.join(command)} failed (exit {code}); its output ends with:\n"
+                + "\n".join("    " + line for line in tail),
+                "fix what it reports (or run it yourself), then run provision up again",
             )
 
 
-def _stderr():
+def _run_reporting(command: tuple[str, ...], env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run ``command``, each output line a progress update; its exit code and last lines.
+    (sudo asks for a password on the terminal itself, not through these pipes.)"""
+    tail: collections.deque[str] = collections.deque(maxlen=20)
     try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced stderr (tests): inherit
-        return None
+        process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=env, text=True, errors="replace")
+    except OSError as exc:
+        raise ServerError(f"cannot run {shlex.join(command)}: {exc}",
+                          "install the server yourself, then run provision up again") from None
+    with process:
+        for line in process.stdout:
+            line = line.rstrip()
+            if line:
+                tail.append(line)
+                progress.update(log, line)
+    return process.returncode, list(tail)
 
 
 def missing_server(settings: Settings, state: StateDir) -> str | None:

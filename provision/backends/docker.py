@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import progress
 from ..config import Settings
 from ..errors import ServerError
 from ..ports import is_listening, port_holder
@@ -503,9 +504,11 @@ class DockerBackend:
         try:
             attrs = client.images.get(image).attrs
         except docker.errors.ImageNotFound:
-            log.info("docker: image %s is not on this machine; pulling it", image)
             try:
-                attrs = client.images.pull(image).attrs
+                with progress.step(log, f"docker: pulling {image}"):
+                    for text, completed, total in pull_progress(client.api.pull(image, stream=True, decode=True)):
+                        progress.update(log, text, completed=completed, total=total)
+                attrs = client.images.get(image).attrs
             except docker.errors.DockerException as exc:
                 reason = getattr(exc, "explanation", None) or str(exc)
                 raise ServerError(
@@ -698,3 +701,24 @@ def _engine_error(exc: BaseException) -> ServerError:
     else:
         hint = engine_hint()
     return ServerError(f"the Docker engine is not running or not reachable at {where} ({reason})", hint)
+
+
+def pull_progress(events) -> Iterator[tuple[str, int | None, int | None]]:
+    """(text, bytes done, bytes in all) from the engine's pull stream: the layers' download
+    progress summed over the layers seen so far. An ``error`` event raises, as the SDK does."""
+    import docker
+
+    layers: dict[str, tuple[int, int]] = {}
+    for event in events:
+        if "error" in event:
+            raise docker.errors.APIError(event["error"])
+        layer, status = event.get("id"), event.get("status", "")
+        detail = event.get("progressDetail") or {}
+        if layer and status == "Downloading" and detail.get("total"):
+            layers[layer] = (detail.get("current", 0), detail["total"])
+        elif layer and status in ("Download complete", "Pull complete", "Already exists") and layer in layers:
+            layers[layer] = (layers[layer][1], layers[layer][1])
+        done = sum(current for current, _ in layers.values())
+        total = sum(size for _, size in layers.values())
+        text = f"{len(layers)} layer(s), {done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else status
+        yield text, (done if total else None), (total or None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import progress
 from ..config import Settings
 from ..errors import ServerError
 from ..files import tail_file
@@ -146,7 +147,8 @@ class NativeBackend:
             action = "initialized"
         self._write_option_file(binary)
         process = self._spawn(binary)
-        conn = self._wait(process, first_start=action == "initialized")
+        with progress.step(log, f"native: starting {binary.label.split(' (')[0]} on 127.0.0.1:{self._port()}"):
+            conn = self._wait(process, first_start=action == "initialized")
         conn.close()
         self.recorded = {"binary": str(binary.path), "flavor": binary.flavor, "version": binary.version,
                          "binary_mtime": binary.path.stat().st_mtime_ns, "port": self._port()}
@@ -272,8 +274,8 @@ class NativeBackend:
                        f"--basedir={_basedir(binary, installer)}"]
         else:
             command = [str(binary.path), f"--defaults-file={self.option_file}", "--initialize-insecure"]
-        log.info("native: initialising a data directory with %s", Path(command[0]).name)
-        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        with progress.step(log, f"native: initialising the data directory ({Path(command[0]).name})"):
+            result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             output = (result.stdout + result.stderr).strip().splitlines()[-15:]
