@@ -76,13 +76,55 @@ Formula = Annotated[Optional[str], typer.Option(
 
 
 def _setup_logging(debug: bool, quiet: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    if not debug and not quiet and sys.stderr.isatty():
+        handler: logging.Handler = _TerminalProgress()
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        if not debug:  # line-based: a step's start and end lines, not every update
+            handler.addFilter(lambda record: getattr(record, "progress", None) != "update")
     handler.setFormatter(logging.Formatter("provision: %(message)s" if not debug
                                            else "provision %(name)s %(levelname)s: %(message)s"))
     root = logging.getLogger("provision")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
     root.propagate = False
+
+
+class _TerminalProgress(logging.Handler):
+    """On a terminal: each slow step (provision/progress.py) as a rich spinner, with a bar when
+    its total is known and its latest output line; other records printed above it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True, highlight=False)
+        self.bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
+                             TextColumn("{task.fields[detail]}", markup=False), TimeElapsedColumn(),
+                             console=self.console, transient=True)
+        self.tasks: dict[str, Any] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = getattr(record, "progress", None)
+        if kind == "start":
+            if not self.tasks:
+                self.bars.start()
+            self.tasks[record.step] = self.bars.add_task(record.step, total=None, detail="")
+        elif kind == "update" and self.tasks:
+            task = list(self.tasks.values())[-1]
+            detail = record.getMessage()
+            detail = detail if len(detail) <= 60 else detail[:57] + "..."
+            self.bars.update(task, detail=detail, completed=record.completed or 0, total=record.total)
+        elif kind == "end":
+            task = self.tasks.pop(record.step, None)
+            if task is not None:
+                self.bars.remove_task(task)
+            if not self.tasks:
+                self.bars.stop()
+            self.console.print(self.format(record), markup=False)
+        elif kind is None:
+            self.console.print(self.format(record), markup=False)
 
 
 def _run(debug: bool, action: Callable[[], Any]) -> Any:
