@@ -167,6 +167,7 @@ case_script() {
 			"mariadb -N -B -e 'SHOW DATABASES' | grep -vx -e ohdevel -e keepme | sort | diff /tmp/before - && echo 'the system server keeps its other databases'" \
 			".venv/bin/provision status" ;;
 		c) printf '%s\n' "set -euo pipefail" "$CLONE" "export PROVISION_TEST_STRICT=1 CI=true" \
+			"mkdir -p /etc/docker && echo '{\"cgroup-parent\": \"provision-check-fresh\"}' >/etc/docker/daemon.json" \
 			"make test PYTEST_ARGS=$(printf '%q' "$TESTS -q -p no:cacheprovider")" ;;
 	esac
 }
@@ -178,7 +179,7 @@ run_case() {  # run_case NAME LOGFILE
 	if [ -d /usr/local/share/ca-certificates ]; then args+=(-v /usr/local/share/ca-certificates:/host-ca:ro); fi
 	args+=("${PASS_ENV[@]}")
 	if [ "$name" = c ]; then
-		args+=(--privileged -v /var/lib/docker -v "$CACHE/mariadb:$CACHE/mariadb" -v "$CACHE/mysql:$CACHE/mysql"
+		args+=("${DOCKERD_NEEDS[@]}" -v /var/lib/docker -v "$CACHE/mariadb:$CACHE/mariadb" -v "$CACHE/mysql:$CACHE/mysql"
 			-e PROVISION_IMAGE_CACHE="$CACHE")
 	fi
 	mkdir -p "$APT_CACHE/partial"
@@ -194,6 +195,16 @@ port_3306_guard() {  # host networking: the cases' servers would bind the host's
 }
 
 ensure_image
+# what a dockerd inside (c) needs: --privileged; where this engine itself runs with a reduced
+# capability set (in a container), every capability it has, no seccomp/AppArmor filter and a
+# writable cgroup tree (the inner engine files its containers under its own cgroup parent)
+DOCKERD_NEEDS=(--privileged)
+if ! docker run --rm --privileged "$IMAGE" true >/dev/null 2>&1; then
+	DOCKERD_NEEDS=(--cap-add ALL --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+		--security-opt systempaths=unconfined -v /sys/fs/cgroup:/sys/fs/cgroup:rw)
+	bounding=$(awk '/^CapBnd/ { print $2 }' /proc/self/status)
+	(( (16#$bounding >> 24) & 1 )) || DOCKERD_NEEDS+=(--cap-drop SYS_RESOURCE)
+fi
 if [ "$NETWORK" = bridge ] && ! docker run --rm "$IMAGE" bash -c 'exec 3<>/dev/tcp/deb.debian.org/80' 2>/dev/null; then
 	die "a container on Docker's bridge network cannot reach deb.debian.org; rerun with CHECK_FRESH_NETWORK=host"
 fi
