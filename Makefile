@@ -42,14 +42,13 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) >/dev/null 2>&1 || { rm -rf $(VENV); \
 		echo "error: '$(PYTHON) -m venv' failed: the venv module is missing"; \
 		echo "hint: $(SUDO) apt-get install -y python3-venv"; exit 1; }
-	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[docker]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[docker]'
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[docker,test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[docker,test]'
 	@touch $@ $(VENV)/.installed
 
 # --- what the tests need on the machine ---------------------------------------------------
