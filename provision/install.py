@@ -143,9 +143,11 @@ def _apt_has_candidate(package: str) -> bool:
     return False
 
 
-def run_install(plan: InstallPlan) -> None:
+def run_install(plan: InstallPlan) -> list[str]:
     """Run the plan's commands, each logged before it runs. Their output lines are progress
-    (a spinner's text on a terminal, shown with --debug elsewhere); a failure shows its tail."""
+    (a spinner's text on a terminal, shown with --debug elsewhere); a failure shows its tail.
+    Returns the last lines of the last command's output."""
+    tail: list[str] = []
     env = dict(os.environ)
     if plan.manager == "apt-get":
         env.setdefault("DEBIAN_FRONTEND", "noninteractive")  # passes through when root (sudo resets it)
@@ -159,6 +161,7 @@ def run_install(plan: InstallPlan) -> None:
                 + "\n".join("    " + line for line in tail),
                 "fix what it reports (or run it yourself), then run provision up again",
             )
+    return tail
 
 
 def _run_reporting(command: tuple[str, ...], env: dict[str, str]) -> tuple[int, list[str]]:
@@ -244,11 +247,12 @@ def ensure_server(settings: Settings, state: StateDir, confirm: Callable[[str], 
         if not confirm(plan.text):
             raise ServerError(f"{plan.package} was not installed (the answer was no), and no server can be "
                               f"started: {missing}", f"install it yourself ({plan.text}), then run provision up")
-    run_install(plan)
+    tail = run_install(plan)
     still = missing_server(settings, state)
     if still is not None:
         raise ServerError(
-            f"{plan.text} ran, but still no server can be started: {still}",
-            "check the output above; the server binaries must be on PATH or in the usual places",
+            f"{plan.text} ran, but still no server can be started: {still}; its output ends with:\n"
+            + "\n".join("    " + line for line in tail[-8:]),
+            "the server binaries must be on PATH or in the usual places (/usr/sbin)",
         )
     return plan.text
