@@ -37,6 +37,7 @@ class Runner:
     variables: str         # make variable lines the recipes use
     prerequisite: str      # the target the dev-db targets depend on ('' for none)
     rules: str             # the rule(s) that make the prerequisite
+    on_failure: str = ""   # shell run after a failed `up`, before make stops (a hint)
 
 
 def runner_for(kind: str, *, venv_dir: str = ".venv", deps_form: str | None = None, deps_file: str | None = None,
@@ -60,9 +61,14 @@ def runner_for(kind: str, *, venv_dir: str = ".venv", deps_form: str | None = No
             + f"\t$(DEV_DB_VENV)/bin/python -m pip install -q {install}\n"
             "\t@touch $@\n"
         )
+        # the app's own packages installed into the same venv can replace provision's (an old Flask pins
+        # click 7): pip check tells, and the hint says how to keep provision apart
+        broken = ("$(DEV_DB_VENV)/bin/python -m pip check >/dev/null 2>&1 || echo \"hint: packages installed later "
+                  "into $(DEV_DB_VENV) broke provision's dependencies (see $(DEV_DB_VENV)/bin/pip check): keep "
+                  "provision apart with DEV_DB_VENV ?= .venv-provision in this Makefile\"")
         return Runner(kind, "$(DEV_DB)",
                       f"DEV_DB_VENV ?= {venv_dir}\nDEV_DB_PYTHON ?= python3\nDEV_DB := $(DEV_DB_VENV)/bin/provision\n",
-                      "$(DEV_DB)", rules)
+                      "$(DEV_DB)", rules, broken)
     tools = {
         "uv": ("uv run" + (f" --extra {deps_key}" if deps_form == "optional-dependencies" else "") + " provision",
                "uv", "curl -LsSf https://astral.sh/uv/install.sh | sh   (or: pipx install uv)", None),
@@ -133,10 +139,12 @@ def with_targets(text: str, runner: Runner, included: list[str] = ()) -> tuple[s
                                                   and "dev-db-tool" not in targets else []))]
     for name in missing:
         command, what = TARGETS[name]
+        recipe = f"\t{runner.command} {command} $(ARGS)"
         if command == "up":  # as provision's own Makefile: YES=1 installs a missing server without asking
-            command += " $(if $(filter 1 y yes true,$(YES)),--install --yes)"
-        lines += ["", f"{name}: {runner.prerequisite}".rstrip() + f"  ## {what}",
-                  f"\t{runner.command} {command} $(ARGS)"]
+            recipe = f"\t{runner.command} up $(if $(filter 1 y yes true,$(YES)),--install --yes) $(ARGS)"
+            if runner.on_failure:  # quiet (@): the long line would be echoed on every run
+                recipe = "\t@" + recipe.lstrip("\t") + f" \\\n\t\t|| {{ status=$$?; {runner.on_failure}; exit $$status; }}"
+        lines += ["", f"{name}: {runner.prerequisite}".rstrip() + f"  ## {what}", recipe]
     rule_target = runner.rules.split(":", 1)[0]
     if rule_target not in targets:
         lines += ["", runner.rules.rstrip("\n")]

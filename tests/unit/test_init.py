@@ -127,7 +127,7 @@ class TestOkServer:
         app = repo(tmp_path / "ok", copy_of=OKSERVER)
         init_twice(app)
         text = (app / "Makefile").read_text()
-        assert "\n\t$(DEV_DB) up $(if $(filter 1 y yes true,$(YES)),--install --yes) $(ARGS)\n" in text
+        assert "\n\t@$(DEV_DB) up $(if $(filter 1 y yes true,$(YES)),--install --yes) $(ARGS) \\\n\t\t|| {" in text
         assert "    $(DEV_DB)" not in text  # recipes use tabs
         dry = make(app, "-n", "dev-db", "ARGS=--port 3307")
         assert dry.returncode == 0, dry.stderr
@@ -143,6 +143,32 @@ class TestOkServer:
         database = make(app, "-p", "-n", "dev-db-status").stdout  # make's own view of the rules
         for target in ("dev-db:", "dev-db-down:", "dev-db-status:", "dev-db-reset:", "test:", "lint:", "serve:"):
             assert f"\n{target}" in database
+
+
+    def test_a_venv_whose_packages_broke_provision_gets_a_hint(self, tmp_path):
+        """The app installed into make dev-db's .venv after it (unpinned click: no warning at init)."""
+        app = repo(tmp_path / "ok", copy_of=OKSERVER)
+        requirements = app / "requirements.txt"
+        requirements.write_text("".join(line for line in requirements.read_text().splitlines(True)
+                                        if not line.startswith("click==")))
+        init_twice(app)
+        assert "DEV_DB_VENV ?= .venv\n" in (app / "Makefile").read_text()
+        subprocess.run([sys.executable, "-m", "venv", str(app / ".venv")], check=True)
+        # a real installed distribution whose requirement is not met: what `pip check` reports after an
+        # app's pins replaced one of provision's dependencies
+        site = next((app / ".venv" / "lib").glob("python*/site-packages"))
+        info = site / "needs_new_click-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: needs-new-click\nVersion: 1.0\n"
+                                       "Requires-Dist: click>=99\n")
+        (info / "RECORD").write_text("")
+        provision = app / ".venv" / "bin" / "provision"  # stands for the provision that no longer starts
+        provision.write_text("#!/bin/sh\necho 'TypeError: type Choice is not subscriptable' >&2\nexit 1\n")
+        provision.chmod(0o755)
+        result = make(app, "dev-db")
+        assert result.returncode != 0
+        assert "hint: packages installed later into .venv broke provision's dependencies" in result.stdout
+        assert "DEV_DB_VENV ?= .venv-provision" in result.stdout
 
 
 class TestCommand:
