@@ -19,6 +19,7 @@ from provision import leases
 from provision.probe import connect, error_code
 from provision.url import DatabaseURL, parse
 
+from ..conftest import matrix_params
 from .helpers import env_url
 from .team_server import TeamServer
 
@@ -441,3 +442,33 @@ def test_tls_required_server(server_binary, tmp_path):
         assert result.returncode == 0, result.stderr
         assert {"ohdevel_tls", run_lease_of(run_db)} <= {r["name"] for r in json.loads(result.stdout)["reaped"]}
         assert not {"ohdevel_tls", run_db} & databases(server)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("image", [p.values[0] for p in matrix_params(native=False)],
+                         ids=[p.id for p in matrix_params(native=False)])
+def test_clients_not_on_the_servers_host(container_server, image, tmp_path):
+    """Through Docker's port mapping the server sees clients at the bridge gateway, as a shared server
+    sees its team: users for '%', isolated namespaces, leases and reap on every server of the matrix."""
+    server = container_server(image)
+    admin = str(server.admin)
+    alice, bob = Member(tmp_path / "alice"), Member(tmp_path / "bob")
+    a = alice.up(admin, "--namespace", "dka", "--ttl", "2s")
+    bob.up(admin, "--namespace", "dkb", "--ttl", "1h")
+    try:
+        assert a["hosts"] == ["%"], "the server saw this client from another host"
+        assert sql(alice.url, "SELECT CURRENT_USER()")[0][0] == "ohdev_dka@%"
+        assert denied(alice.url, "USE ohdevel_dkb") == ACCESS_DENIED_DB
+        assert denied(bob.url, "CREATE DATABASE ohdevel_dka_t_x") == ACCESS_DENIED_DB
+        wait_expired(server, "ohdevel_dka")
+        result = Member(tmp_path / "elsewhere").cli("reap", "--server-url", admin, "--json")
+        assert result.returncode == 0, result.stderr
+        reaped = {r["name"]: r for r in json.loads(result.stdout)["reaped"]}
+        assert reaped["ohdevel_dka"]["users"] == ["ohdev_dka@%"] and "ohdevel_dkb" not in reaped
+        assert "ohdevel_dka" not in databases(server) and not users(server, "ohdev_dka")
+        assert sql(bob.url, "SELECT DATABASE()")[0][0] == "ohdevel_dkb"
+    finally:
+        sql(server, "DROP DATABASE IF EXISTS ohdevel_dkb")
+        for host in users(server, "ohdev_dkb"):
+            sql(server, "DROP USER %s@%s", ("ohdev_dkb", host))
+        sql(server, "DELETE FROM provision.leases WHERE name IN ('ohdevel_dka', 'ohdevel_dkb')")
