@@ -1,9 +1,12 @@
-"""pytest plugin: fresh MySQL databases per test (fixtures mysql_server, mysql_db, mysql_url).
+"""pytest plugin: fresh MySQL databases per test (fixtures mysql_server, mysql_db, mysql_url, mysql_tx).
 
     def test_signup(mysql_db):            # a fresh database (a copy of the template, if any)
         conn = mysql_db.connect()          # or mysql_db.url (a str with .database, .host, ...)
 
     def test_app(mysql_env):              # $DATABASE_URL points at a fresh database for this test
+
+    def test_query(mysql_tx):             # a connection inside a transaction rolled back after
+        mysql_tx.cursor().execute(...)     # the test (an error if the test commits or runs DDL)
 
 Options (ini name in brackets), highest first: command line, ini, default.
   --mysql-server [mysql_server]   auto (default) | dev | native | docker | mysql://root:PW@HOST:PORT/
@@ -181,6 +184,31 @@ def mysql_db(mysql_databases):
     db = mysql_databases.create()
     yield db
     mysql_databases.release(db)
+
+
+@pytest.fixture(scope="session")
+def mysql_tx_connection(mysql_databases):
+    """The session's rolled-back connection (``provision.rollback.RolledBack``) behind ``mysql_tx``."""
+    from .rollback import RolledBack
+
+    rolled = RolledBack(mysql_databases)
+    yield rolled
+    rolled.close()
+
+
+@pytest.fixture
+def mysql_tx(mysql_tx_connection):
+    """A PyMySQL connection to a copy of the template (or an empty database) inside a transaction
+    that is rolled back after the test: no copy, no restore. A test that commits (or runs DDL,
+    which commits implicitly) gets an error; use ``mysql_db`` for those."""
+    conn = mysql_tx_connection.begin()
+    yield conn
+    from .errors import ProvisionError
+
+    try:
+        mysql_tx_connection.end()
+    except ProvisionError as exc:
+        pytest.fail(f"{exc.message}\nhint: {exc.hint}", pytrace=False)
 
 
 @pytest.fixture
