@@ -148,7 +148,7 @@ def container_server():
         try:
             import docker
 
-            client = docker.from_env(timeout=10)
+            client = docker.from_env(timeout=60)  # a busy engine can take more than 10 s to create one
             client.ping()
         except Exception as exc:  # no SDK or no engine
             require(False, f"no Docker engine ({exc}); run bash docker/start-dockerd.sh")

@@ -133,11 +133,10 @@ def migration_text(rev: str, down: str | tuple | None, message: str, body: str) 
 
 
 # --- servers ------------------------------------------------------------------------------------
-@pytest.fixture(params=["mariadb", "mysql"])
-def server(request, native_server):
-    if request.param == "mysql":
-        return request.getfixturevalue("mysql97")
-    return native_server
+@pytest.fixture
+def server(matrix_server):
+    """The native server, then every image of the matrix (PROVISION_TEST_IMAGES)."""
+    return matrix_server
 
 
 # --- an app on a server -------------------------------------------------------------------------

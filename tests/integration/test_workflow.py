@@ -116,11 +116,10 @@ class App:
             conn.close()
 
 
-@pytest.fixture(params=["mariadb", "mysql"])
-def server(request, native_server):
-    if request.param == "mysql":
-        return request.getfixturevalue("mysql97")
-    return native_server
+@pytest.fixture
+def server(matrix_server):
+    """The native server, then every image of the matrix (PROVISION_TEST_IMAGES)."""
+    return matrix_server
 
 
 @pytest.fixture
