@@ -5,7 +5,8 @@ Every behaviour runs on both flavors: the images come from PROVISION_TEST_MYSQL_
 provision-test/mariadb:10.11), built from Debian packages by docker/build-image.sh; with
 a registry, PROVISION_TEST_MYSQL_IMAGE=mysql:8.4 runs them on the official image.
 
-Read-only checks share one container per flavor (``shared``); tests that stop, remove or
+Read-only checks share one container per image of the server matrix (``shared``, over
+PROVISION_TEST_IMAGES: MariaDB 10.11 and 11.8, MySQL 9.7 by default); tests that stop, remove or
 break things make their own. Everything a test makes carries our labels and is removed by
 label when it ends; containers we did not make are never touched.
 """
@@ -37,7 +38,8 @@ from provision.backends.docker import (
 )
 from provision.state import StateDir
 
-from ..conftest import Project, require
+from ..conftest import IMAGES as MATRIX
+from ..conftest import Project, image_flavor, image_id, require
 from .helpers import env_url, json_out, login, query
 
 pytestmark = [pytest.mark.docker, pytest.mark.mysql, pytest.mark.slow]
@@ -103,13 +105,17 @@ def dproject(project, docker_client):
     remove_ours(docker_client, project)
 
 
-@pytest.fixture(scope="module", params=FLAVORS)
-def shared(request, docker_client, image_for, tmp_path_factory):
-    """One project per flavor with its server up, for the checks that leave it as it is."""
-    flavor = request.param
-    project = Project(tmp_path_factory.mktemp(f"docker-{flavor}"))
-    project.flavor = flavor
-    project.image = image_for(flavor)
+@pytest.fixture(scope="module", params=[pytest.param(image, id=image_id(image)) for image in MATRIX])
+def shared(request, docker_client, tmp_path_factory):
+    """One project per image of the matrix with its server up, for the checks that leave it as it is."""
+    image = request.param
+    try:
+        docker_client.images.get(image)
+    except docker.errors.ImageNotFound:
+        require(False, f"image {image} is missing: make docker-images (or bash docker/build-image.sh --help)")
+    project = Project(tmp_path_factory.mktemp(f"docker-{image_id(image)}"))
+    project.flavor = image_flavor(image)
+    project.image = image
     project.up_result = project.cli(*project.up_args("--backend", "docker", "--image", project.image, "--json"))
     try:
         project.up_data = json_out(project.up_result)
