@@ -47,6 +47,7 @@ REGISTRY = "provision"  # the schema that holds the leases table
 KINDS = ("database", "namespace", "run")
 PURPOSES = ("dev", "test")
 NO_SUCH_TABLE, TABLE_DENIED, DB_DENIED = 1146, 1142, 1044
+UNKNOWN_DATABASE = 1049  # MySQL says this where MariaDB says NO_SUCH_TABLE (found by the server matrix)
 _NEVER = {"mysql", "information_schema", "performance_schema", "sys", REGISTRY}
 
 
@@ -120,7 +121,7 @@ def registry_missing(exc: BaseException) -> bool:
     """The error says there is no registry here (or this login may not see it)."""
     from .probe import error_code
 
-    return error_code(exc) in (NO_SUCH_TABLE, TABLE_DENIED, DB_DENIED)
+    return error_code(exc) in (NO_SUCH_TABLE, UNKNOWN_DATABASE, TABLE_DENIED, DB_DENIED)
 
 
 @contextlib.contextmanager

@@ -76,9 +76,9 @@ def _owner_process(kind: str, image: str = "") -> tuple[subprocess.Popen, dict]:
 
 
 @pytest.fixture
-def url_server(native_server):
+def url_server(matrix_server):
     """The session's shared MariaDB, used as a server given by admin URL."""
-    return EphemeralServer(kind="url", server=native_server)
+    return EphemeralServer(kind="url", server=matrix_server)
 
 
 class TestNativeServer:
