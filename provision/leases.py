@@ -140,9 +140,18 @@ def locked(conn, lease_name: str, *, timeout: float = 30.0) -> Iterator[None]:
 
 
 def register(conn, lease: Lease) -> None:
-    """Record the lease (or take over an existing one of that name), live for ``ttl`` from now."""
-    ensure_registry(conn)
+    """Record the lease (or take over an existing one of that name), live for ``ttl`` from now.
+    The registry is made on the first registration on a server (not checked every time: 2 DDL round trips)."""
     with conn.cursor() as cursor:
+        try:
+            run(cursor, "leases", "register", lease.params(), schema=REGISTRY)
+            return
+        except Exception as exc:
+            from .probe import error_code
+
+            if error_code(exc) not in (NO_SUCH_TABLE, UNKNOWN_DATABASE):
+                raise
+        ensure_registry(conn)
         run(cursor, "leases", "register", lease.params(), schema=REGISTRY)
 
 
