@@ -229,6 +229,7 @@ class Databases:
         self.lease = None
         self.renewer = None
         self.reaped: list[dict] = []
+        self.lease_lost = False
         self.tls = Tls(self.server.local)
         self.conn = None
         self.info = None
@@ -323,6 +324,7 @@ class Databases:
     def _end_lease(self) -> None:
         if self.renewer is not None:
             self.renewer.stop()
+            self.lease_lost = self.renewer.lost.is_set()
             self.renewer = None
         if self.lease is not None and not self.kept:
             from . import leases

@@ -228,7 +228,15 @@ def mysql_env(mysql_db, mysql_app_settings, monkeypatch: pytest.MonkeyPatch) -> 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     databases = config.stash.get(_databases_key, None)
-    if databases is None or not databases.kept:
+    if databases is None:
+        return
+    for reaped in databases.reaped:  # at the session's start: expired test leases of any host
+        terminalreporter.write_line(f"provision: reaped the expired test lease {reaped['name']} of "
+                                    f"{reaped['owner']}@{reaped['host']}: {len(reaped['databases'])} database(s)")
+    if databases.lease_lost:
+        terminalreporter.write_line("provision: this run's lease expired and was reaped while it ran (its "
+                                    "databases were dropped); use a longer --mysql-ttl")
+    if not databases.kept:
         return
     server = databases.ephemeral
     where = server.server.admin.redacted() if server is not None else str(databases.server.admin.redacted())

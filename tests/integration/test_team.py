@@ -375,6 +375,7 @@ def test_a_session_start_reaps_expired_test_leases(team, tmp_path):
                              f"--mysql-server={admin}", "--mysql-ttl", "1m"], cwd=later, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"reaped the expired test lease {run_lease_of(run_db)}" in result.stdout
     assert not {name for name in databases(team) if name.startswith(run_lease_of(run_db))}
     conn = team.connect()
     assert [lease for lease in leases.list_leases(conn) if lease["purpose"] == "test"] == []  # its own released
@@ -472,3 +473,34 @@ def test_clients_not_on_the_servers_host(container_server, image, tmp_path):
         for host in users(server, "ohdev_dkb"):
             sql(server, "DROP USER %s@%s", ("ohdev_dkb", host))
         sql(server, "DELETE FROM provision.leases WHERE name IN ('ohdevel_dka', 'ohdevel_dkb')")
+
+
+LOSING_SUITE = """
+import os, subprocess, sys, time
+from provision import leases
+from provision.probe import connect
+from provision.url import parse
+
+def test_lease_taken_away(mysql_db, mysql_databases):
+    admin = connect(parse(os.environ["ADMIN"]))
+    with admin.cursor() as cursor:  # as if this process had hung past its TTL
+        cursor.execute("UPDATE provision.leases SET expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+                       "WHERE name = %s", (mysql_databases.lease.name,))
+    assert subprocess.run([sys.executable, "-m", "provision", "reap", "--server-url", os.environ["ADMIN"]]).returncode == 0
+    deadline = time.monotonic() + 10
+    while not mysql_databases.renewer.lost.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)  # sleep-ok: waiting for the renewer thread's next renewal
+    assert mysql_databases.renewer.lost.is_set()
+"""
+
+
+def test_a_run_told_its_lease_was_taken(team, tmp_path):
+    directory = tmp_path / "losing"
+    directory.mkdir()
+    (directory / "test_lose.py").write_text(LOSING_SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "PYTEST_"))}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
+                             f"--mysql-server={team.admin}", "--mysql-ttl", "3s"], cwd=directory,
+                            env={**env, "ADMIN": str(team.admin)}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "this run's lease expired and was reaped while it ran" in result.stdout
