@@ -235,6 +235,14 @@ def _validate(settings: Settings) -> None:
             "--password and --generate-password were both given",
             "pass one of them: a password of your own, or let provision generate and keep one",
         )
+    if settings.password and not settings.password.isascii():
+        # the server hashes the UTF-8 bytes; PyMySQL (mysql+pymysql://) sends a str password as Latin-1,
+        # so the app would fail to log in with the URL we prove (found by tests/properties)
+        raise ConfigError(
+            "the password has non-ASCII characters, which not every MySQL driver sends the same way "
+            "(PyMySQL sends Latin-1, the server hashed UTF-8); nothing was changed",
+            "use an ASCII password, or --generate-password",
+        )
     # names are checked here so bad input fails before anything is touched
     validate_database(settings.database)
     validate_user(settings.user)
