@@ -7,11 +7,12 @@ none. Running it again on an adopted app plans no change.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import frameworks
-from ..config import DRIVERS
+from ..config import DRIVERS, Settings
 from ..errors import InitError
 from ..names import validate_database, validate_user
 from ..url import app_url
@@ -19,7 +20,8 @@ from . import conflicts, deps, layout as layouts, makefile, settings_files
 from .changes import FileChange, read_text, write_all
 
 LOCKS = {"uv": "uv lock", "poetry": "poetry lock", "pipenv": "pipenv lock"}
-DEFAULTS = {"database": "ohdevel", "user": "ohdev", "driver": "mysql"}  # the seed's, as in provision's config
+# provision's own defaults (the seed's ohdevel/ohdev/mysql), from the one place that sets them
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings) if f.name in ("database", "user", "driver")}
 
 
 @dataclass
