@@ -130,7 +130,8 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
                      namespace=settings.namespace, lease=lease.record() if lease else None)
         if not choice.from_state:  # why this server and port: status and doctor repeat it
             state.update(chosen_because=reason)
-        if choice.owns_app_names:  # made on the system's server: destroy drops them again
+        if choice.owns_app_names or (settings.namespace and not lease):
+            # made on the system's server, or a namespace (ours by its name): destroy drops them again
             state.update(owned_names={"database": settings.database, "user": settings.user,
                                       "hosts": list(target.hosts)})
         state.add_to_gitignore(settings.project_dir)
@@ -221,7 +222,10 @@ def destroy(settings: Settings | None = None, **overrides: Any) -> str:
         return f"nothing to destroy: {state.path} does not exist"
     with state.lock():
         backend = _recorded_backend(state, settings)
+        ended = _end_recorded_lease(backend, state.read().get("lease"))
         message = backend.destroy() if backend else "no server recorded"
+        if ended:
+            message = f"{ended}; {message}"
         for child in state.path.iterdir():
             if child.name in ("snapshots", "lock"):
                 continue  # snapshots are the user's data; the lock is held right now
@@ -249,6 +253,21 @@ def status(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]
     if recorded.get("lease"):
         result["lease"] = renew_recorded_lease(backend, recorded["lease"])
     return result
+
+
+def _end_recorded_lease(backend, lease: dict[str, Any] | None) -> str | None:
+    """destroy on a shared server: drop what the project's lease covers, and the lease."""
+    if backend is None or not lease:
+        return None
+    conn = backend.server().connect()
+    try:
+        ended = leases.end(conn, lease["name"], lease["token"])
+    finally:
+        conn.close()
+    if ended is None:
+        return f"lease {lease['name']} was already gone (reaped or taken over)"
+    dropped = [f"database {name}" for name in ended.databases] + [f"user {user}" for user in ended.users]
+    return f"ended lease {lease['name']}: dropped " + (", ".join(dropped) or "nothing left")
 
 
 def renew_recorded_lease(backend, lease: dict[str, Any]) -> dict[str, Any]:

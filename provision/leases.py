@@ -252,6 +252,16 @@ def reap(conn, *, dry_run: bool = False, purpose: str | None = None) -> list[Rea
     return done
 
 
+def end(conn, name: str, token: str) -> Reaped | None:
+    """The holder is done (``provision destroy``): expire its own lease now and reap it, by the
+    reaper's rules (the lock, the claim), so what it covers goes exactly as a reaper would drop it."""
+    with conn.cursor() as cursor:
+        cursor.execute(_render("expire"), {"name": name, "token": token})
+        if cursor.rowcount != 1:
+            return None  # not ours any more (reaped, or taken over by another up)
+    return _reap_one(conn, name, dry_run=False, purpose=None)
+
+
 def _reap_one(conn, name: str, *, dry_run: bool, purpose: str | None) -> Reaped | None:
     lock = lock_name(name)
     with conn.cursor() as cursor:

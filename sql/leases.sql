@@ -51,6 +51,11 @@ UPDATE {schema}.leases
 UPDATE {schema}.leases SET state = 'reaping', token = %(claim)s
  WHERE name = %(name)s AND expires <= UTC_TIMESTAMP(6);
 
+-- name: expire
+-- the holder ends its own lease now (destroy); the reaper's claim follows
+UPDATE {schema}.leases SET expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND
+ WHERE name = %(name)s AND token = %(token)s AND state = 'live';
+
 -- name: release
 DELETE FROM {schema}.leases WHERE name = %(name)s AND token = %(token)s;
 

@@ -504,3 +504,28 @@ def test_a_run_told_its_lease_was_taken(team, tmp_path):
                             env={**env, "ADMIN": str(team.admin)}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "this run's lease expired and was reaped while it ran" in result.stdout
+
+
+class TestDestroy:
+    """destroy on a shared server takes away the project's own namespace, and nothing else."""
+
+    def test_leased_namespace(self, team, tmp_path):
+        member, other = Member(tmp_path / "d"), Member(tmp_path / "o")
+        member.up(str(team.admin), "--namespace", "dst", "--ttl", "1h")
+        other.up(str(team.admin), "--namespace", "dsto", "--ttl", "1h")
+        sql(member.url, "CREATE DATABASE ohdevel_dst_t_extra")
+        result = member.cli("destroy", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert "ended lease ohdevel_dst" in result.stdout
+        assert not {"ohdevel_dst", "ohdevel_dst_t_extra"} & databases(team) and not users(team, "ohdev_dst")
+        assert "ohdevel_dsto" in databases(team) and sql(other.url, "SELECT 1")[0][0] == 1
+        conn = team.connect()
+        assert leases.get(conn, "ohdevel_dst") is None and leases.get(conn, "ohdevel_dsto") is not None
+        conn.close()
+
+    def test_namespace_without_lease(self, team, tmp_path):
+        member = Member(tmp_path / "d")
+        member.up(str(team.admin), "--namespace", "dstn")
+        result = member.cli("destroy", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert "ohdevel_dstn" not in databases(team) and not users(team, "ohdev_dstn")
