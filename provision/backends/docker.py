@@ -186,7 +186,7 @@ class DockerBackend:
                     volume = client.volumes.create(name=self.volume_name, driver="local",
                                                    labels=self._our_labels(image))
                     seeded = self._seed(client, image, image_attrs)
-                container = self._create(client, image, image_attrs)
+                container = self._create(client, image, image_attrs, seeded)
                 action = action or ("initialized" if fresh else "recreated on the kept data volume")
             if container.status == "paused":
                 container.unpause()
@@ -523,8 +523,12 @@ class DockerBackend:
             log.warning("warning: %s", warning)
         return attrs
 
-    def _create(self, client, image: str, image_attrs: dict[str, Any]):
+    def _create(self, client, image: str, image_attrs: dict[str, Any], cache=None):
+        """The project's container; with ``cache``, its first start copies the cache into the
+        empty volume before the image's entrypoint runs (docker_cache.py)."""
         import docker
+
+        from . import docker_cache
 
         environment = self._environment(self.state.secret("docker_root_password", generate=True))
         flavor = image_flavor(image_attrs, image)
@@ -537,7 +541,9 @@ class DockerBackend:
                 environment=environment,
                 labels=self._our_labels(image, flavor),
                 ports={SERVER_PORT: ("127.0.0.1", self._port())},
-                volumes={self.volume_name: {"bind": DATA_DIR, "mode": "rw"}},
+                volumes={self.volume_name: {"bind": DATA_DIR, "mode": "rw"},
+                         **(docker_cache.mount(cache) if cache else {})},
+                **(docker_cache.entrypoint(image_attrs) if cache else {}),
             )
         except docker.errors.APIError as exc:
             raise ServerError(
@@ -548,20 +554,19 @@ class DockerBackend:
             ) from None
 
     def _seed(self, client, image: str, image_attrs: dict[str, Any]):
-        """Copy the image's initialised data directory into the new volume (docker_cache.py);
-        None when the cache cannot be used (the image's own initialisation then runs)."""
+        """The image's data directory cache for the new volume (docker_cache.py), made if missing;
+        None when it cannot be used (the image's own initialisation then runs)."""
         import docker
 
         from . import docker_cache
 
-        if not self.settings.docker_cache:
+        if not self.settings.docker_cache or not docker_cache.usable(image_attrs):
             return None
         flavor = image_flavor(image_attrs, image)
         try:
             cache = docker_cache.ensure(client, image, image_attrs, environment=self._environment(""),
                                         command=[*SERVER_ARGS, *(MYSQL_ARGS if flavor == "mysql" else ())],
                                         timeout=self.settings.timeout)
-            docker_cache.seed(client, image, cache, self.volume_name, self._our_labels(image))
         except (ServerError, docker.errors.DockerException) as exc:  # the image's own init still works
             log.warning("docker: not using a data directory cache (%s); initialising",
                         getattr(exc, "message", None) or exc)
