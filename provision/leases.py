@@ -271,6 +271,8 @@ def _reap_one(conn, name: str, *, dry_run: bool, purpose: str | None) -> Reaped 
             lease = get(conn, name)
             if lease is None or lease["seconds_left"] > 0 or (purpose and lease["purpose"] != purpose):
                 return None  # gone, renewed since the list was read, or not ours to reap
+            if not _plausible(lease):
+                return None  # a row provision would never write (edited by hand): touch nothing
             claim = {"name": name, "claim": secrets.token_hex(16)}
             if not dry_run:
                 cursor.execute(_render("claim"), claim)
@@ -290,6 +292,22 @@ def _reap_one(conn, name: str, *, dry_run: bool, purpose: str | None) -> Reaped 
                           host=lease["host"], expired=lease["expires"], databases=databases, users=users)
         finally:
             run(cursor, "leases", "release_lock", {"lock": lock})
+
+
+def _plausible(lease: dict[str, Any]) -> bool:
+    """The registry is read back as untrusted: the same checks as when a lease is made."""
+    from .names import validate_user
+
+    try:
+        if lease["kind"] not in KINDS:
+            raise ValueError(lease["kind"])
+        _check_name(lease["name"], lease["kind"])
+        for user, _host in lease["users"]:
+            validate_user(user)  # never root, mysql.sys and the like
+    except (ValueError, ConfigError) as exc:
+        log.warning("reap: skipping lease %r: %s", lease.get("name"), exc)
+        return False
+    return True
 
 
 # --- renewing from a live process ------------------------------------------------------------------

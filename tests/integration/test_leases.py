@@ -258,3 +258,27 @@ def test_two_reapers_and_a_renewer_at_once(team, tmp_path):
             leases.release(conn, name, token)
             sql(team, f"DROP DATABASE IF EXISTS `{name}`")
         conn.close()
+
+
+def test_rows_provision_would_never_write_are_left_alone(team):
+    """The registry is read back as untrusted: a hand-edited row naming root or a one-letter prefix
+    drops nothing."""
+    conn = team.connect()
+    leases.ensure_registry(conn)
+    rows = [("o_", "run", "[]"), ("lzroot", "database", '[["root", "localhost"]]'), ("mysql", "database", "[]")]
+    try:
+        with conn.cursor() as cursor:
+            for name, kind, users in rows:
+                cursor.execute("INSERT INTO provision.leases (name, kind, users, owner, host, pid, purpose, "
+                               "ttl_seconds, created, renewed, expires, token) VALUES (%s, %s, %s, 'x', 'x', 1, "
+                               "'dev', 1, UTC_TIMESTAMP(), UTC_TIMESTAMP(), UTC_TIMESTAMP() - INTERVAL 1 SECOND, "
+                               "'t')", (name, kind, users))
+        sql(team, "CREATE DATABASE lzroot")
+        before = databases(team)
+        assert not {r.name for r in leases.reap(conn)} & {name for name, _, _ in rows}
+        assert databases(team) == before and sql(team, "SELECT 1 FROM mysql.user WHERE User = 'root'")
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("DELETE FROM provision.leases WHERE name IN ('o_', 'lzroot', 'mysql')")
+        sql(team, "DROP DATABASE IF EXISTS lzroot")
+        conn.close()
