@@ -529,3 +529,33 @@ class TestDestroy:
         result = member.cli("destroy", "--yes")
         assert result.returncode == 0, result.stderr
         assert "ohdevel_dstn" not in databases(team) and not users(team, "ohdev_dstn")
+
+
+XDIST_SUITE = """
+import os, pytest
+from provision import leases
+
+@pytest.mark.parametrize("i", range(6))
+def test_leased(mysql_db, mysql_databases, i):
+    lease = mysql_databases.lease
+    assert mysql_db.name.startswith(lease.name)  # each worker's databases under its own lease
+    with open(f"lease-{os.environ['PYTEST_XDIST_WORKER']}.txt", "w") as f:
+        f.write(lease.name)
+"""
+
+
+def test_xdist_workers_lease_their_own(team, tmp_path):
+    directory = tmp_path / "xdist"
+    directory.mkdir()
+    (directory / "test_x.py").write_text(XDIST_SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "PYTEST_"))}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
+                             f"--mysql-server={team.admin}", "--mysql-ttl", "1m"], cwd=directory, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {path.read_text() for path in directory.glob("lease-gw*.txt")}
+    assert len(names) == 2 and all("_gw" in name for name in names)
+    conn = team.connect()
+    assert not {lease["name"] for lease in leases.list_leases(conn)} & names  # released at the end
+    conn.close()
+    assert not {db for db in databases(team) if any(db.startswith(name) for name in names)}
