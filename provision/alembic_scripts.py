@@ -52,6 +52,7 @@ class Script:
     drops: tuple[str, ...] = ()  # op.drop_table('x')
     renames: tuple[tuple[str, str], ...] = ()  # op.rename_table('old', 'new')
     adds_columns: tuple[tuple[str, str], ...] = ()  # op.add_column('table', sa.Column('col'))
+    drops_columns: tuple[tuple[str, str], ...] = ()  # op.drop_column('table', 'col')
 
 
 @dataclass
@@ -131,12 +132,26 @@ class Graph:
         return tables
 
     def expected_columns(self, revisions: list[str] | set[str]) -> set[tuple[str, str]]:
-        """(table, column) pairs added with op.add_column up to ``revisions``, whose table still exists."""
+        """(table, column) pairs added with add_column (op. or in batch_alter_table) up to ``revisions``
+        and not dropped since, whose table still exists."""
+        return self._columns(revisions)[0]
+
+    def _columns(self, revisions: list[str] | set[str]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """(added and still there, dropped with drop_column and not added again) up to ``revisions``."""
         done = self.ancestors(list(revisions))
+        present: set[tuple[str, str]] = set()
+        gone: set[tuple[str, str]] = set()
+        for rev in self.order():
+            if rev not in done:
+                continue
+            script = self.scripts[rev]
+            added = {(table.lower(), column.lower()) for table, column in script.adds_columns}
+            dropped = {(table.lower(), column.lower()) for table, column in script.drops_columns}
+            present, gone = (present | added) - dropped, (gone - added) | dropped
+            for old, new in script.renames:
+                present = {(new.lower() if table == old.lower() else table, column) for table, column in present}
         tables = self.expected_tables(revisions)
-        return {(table.lower(), column.lower())
-                for rev in done for table, column in self.scripts[rev].adds_columns
-                if table.lower() in tables}
+        return ({pair for pair in present if pair[0] in tables}, {pair for pair in gone if pair[0] in tables})
 
     def matching_revisions(self, tables: set[str], columns: set[tuple[str, str]]) -> list[str]:
         """Revisions on the way to the head(s) whose tables (and added columns) match the database's.
@@ -148,7 +163,8 @@ class Graph:
         columns = {(t.lower(), c.lower()) for t, c in columns}
         matches = ["base"] if not tables else []
         for rev in self.order():
-            if self.expected_tables([rev]) == tables and self.expected_columns([rev]) <= columns:
+            present, gone = self._columns([rev])
+            if self.expected_tables([rev]) == tables and present <= columns and not gone & columns:
                 matches.append(rev)
         return matches
 
@@ -258,7 +274,7 @@ def parse_script(path: Path) -> Script | None:
     revision = values.get("revision")
     if not isinstance(revision, str):
         return None
-    creates, drops, renames, adds = _operations(upgrade) if upgrade else ((), (), (), ())
+    creates, drops, renames, adds, drops_columns = _operations(upgrade) if upgrade else ((), (), (), (), ())
     docstring = ast.get_docstring(tree) or ""
     return Script(
         revision=revision,
@@ -266,7 +282,7 @@ def parse_script(path: Path) -> Script | None:
         depends_on=_as_tuple(values.get("depends_on"), path, "depends_on"),
         path=path,
         message=docstring.splitlines()[0] if docstring else "",
-        creates=creates, drops=drops, renames=renames, adds_columns=adds,
+        creates=creates, drops=drops, renames=renames, adds_columns=adds, drops_columns=drops_columns,
     )
 
 
@@ -281,23 +297,52 @@ def _as_tuple(value: object, path: Path, name: str) -> tuple[str, ...]:
 
 
 def _operations(function: ast.FunctionDef):
-    creates, drops, renames, adds = [], [], [], []
+    creates, drops, renames, adds, drops_columns = [], [], [], [], []
+    # `with op.batch_alter_table('t') as batch_op:` (SQLite-friendly autogenerate): batch_op's
+    # add_column/drop_column name no table, the with statement does
+    batches: dict[str, str] = {}
     for node in ast.walk(function):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                call = item.context_expr
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and call.func.attr == "batch_alter_table" and isinstance(item.optional_vars, ast.Name)):
+                    table = _string(call.args[0]) if call.args else _keyword(call, "table_name")
+                    if table:
+                        batches[item.optional_vars.id] = table
+    calls = [node for node in ast.walk(function) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)]
+    for node in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):  # in the script's order
         name = node.func.attr
         args = [_string(arg) for arg in node.args]
-        if name == "create_table" and args and args[0]:
+        owner = node.func.value
+        batch_table = batches.get(owner.id) if isinstance(owner, ast.Name) else None
+        if batch_table is not None:
+            if name == "add_column" and node.args and _column_name(node.args[0]):
+                adds.append((batch_table, _column_name(node.args[0])))
+            elif name == "drop_column" and args and args[0]:
+                drops_columns.append((batch_table, args[0]))
+            continue
+        if name == "drop_column" and len(args) >= 2 and args[0] and args[1]:
+            drops_columns.append((args[0], args[1]))
+        elif name == "create_table" and args and args[0]:
             creates.append(args[0])
         elif name == "drop_table" and args and args[0]:
             drops.append(args[0])
         elif name == "rename_table" and len(args) >= 2 and args[0] and args[1]:
             renames.append((args[0], args[1]))
         elif name == "add_column" and len(node.args) >= 2 and args[0]:
-            column = node.args[1]
-            if isinstance(column, ast.Call) and column.args and _string(column.args[0]):
-                adds.append((args[0], _string(column.args[0])))
-    return tuple(creates), tuple(drops), tuple(renames), tuple(adds)
+            if _column_name(node.args[1]):
+                adds.append((args[0], _column_name(node.args[1])))
+    return tuple(creates), tuple(drops), tuple(renames), tuple(adds), tuple(drops_columns)
+
+
+def _column_name(node: ast.expr) -> str | None:
+    """'col' of sa.Column('col', ...)."""
+    return _string(node.args[0]) if isinstance(node, ast.Call) and node.args else None
+
+
+def _keyword(call: ast.Call, name: str) -> str | None:
+    return next((_string(k.value) for k in call.keywords if k.arg == name), None)
 
 
 def _string(node: ast.expr) -> str | None:

@@ -131,6 +131,29 @@ class TestGraph:
         assert graph.matching_revisions(set(), set()) == ["base"]
         assert graph.matching_revisions({"something_else"}, set()) == []
 
+    def test_batch_alter_table_columns_count_in_the_matching(self, tmp_path, versions):
+        """Autogenerate with render_as_batch (SQLite-friendly) names the table in the with statement."""
+        migration(versions, "r1", None, "op.create_table('client')")
+        migration(versions, "r2", "r1", """
+            with op.batch_alter_table('client', schema=None) as batch_op:
+                batch_op.add_column(sa.Column('created', sa.DateTime(), nullable=True))
+                batch_op.add_column(sa.Column('old', sa.Integer()))
+        """)
+        migration(versions, "r3", "r2", """
+            with op.batch_alter_table(table_name='client') as b:
+                b.drop_column('old')
+        """)
+        graph = self.graph(tmp_path)
+        assert graph.scripts["r2"].adds_columns == (("client", "created"), ("client", "old"))
+        assert graph.scripts["r3"].drops_columns == (("client", "old"),)
+        assert graph.expected_columns(["r2"]) == {("client", "created"), ("client", "old")}
+        assert graph.expected_columns(["r3"]) == {("client", "created")}
+        # the newest match comes last: 'created' without 'old' is r3; with both, r2
+        assert graph.matching_revisions({"client"}, {("client", "created")})[-1] == "r3"
+        assert graph.matching_revisions({"client"}, {("client", "created"), ("client", "old")})[-1] == "r2"
+        # no columns added yet: r1 only (before, the batch columns were not seen and r3 matched last)
+        assert graph.matching_revisions({"client"}, set()) == ["r1"]
+
     def test_two_heads_and_their_merge(self, tmp_path, versions):
         migration(versions, "r1", None)
         migration(versions, "a2", "r1")
