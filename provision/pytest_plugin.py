@@ -41,7 +41,8 @@ _OPTIONS = {
     # name: (help, default)
     "server": ("where test databases live: auto | dev | native | docker | an admin URL "
                "mysql://root:PASSWORD@HOST:PORT/ (default auto: the project's dev server when it is up, "
-               "else a throwaway native server, else docker)", "auto"),
+               "else a throwaway native server, else docker; with a template, a throwaway native server first)",
+               "auto"),
     "image": ("docker image for --mysql-server=docker (default $PROVISION_TEST_MYSQL_IMAGE or "
               "provision-test/mysql:9.7)", ""),
     "pool": ("how many test databases are made ahead: their CREATE (or copy) and the DROP of used ones "
@@ -150,7 +151,8 @@ def mysql_server(request: pytest.FixtureRequest):
     opts = options(config)
     worker = getattr(config, "workerinput", None) or {}
     with open_server(opts.server, image=opts.image, project_dir=config.rootpath,
-                     share_key=worker.get(_RUN_KEY), owner_pid=worker.get(_RUN_OWNER)) as server:
+                     share_key=worker.get(_RUN_KEY), owner_pid=worker.get(_RUN_OWNER),
+                     template=bool(opts.template)) as server:
         yield server
 
 

@@ -191,7 +191,8 @@ class TestPersistentServer:
 
 
 class TestAuto:
-    """auto: the project's dev server when it is up (the app user makes <database>_t_* databases)."""
+    """auto: the project's dev server when it is up (the app user makes <database>_t_* databases),
+    except for template suites when a server binary is installed (a throwaway server)."""
 
     pytestmark = [pytest.mark.native]
 
@@ -226,6 +227,13 @@ class TestAuto:
                 assert cursor.fetchall() == ()
             conn.close()
             assert (pytester.path / ".env").read_text() == env_before
+
+            # a template suite: a throwaway server on tmpfs restores copies ~10x cheaper (bench_restore.py)
+            (pytester.path / "schema.sql").write_text("CREATE TABLE t (id INT);")
+            pytester.makepyfile(test_dev="def test_tpl(mysql_db, mysql_server):\n"
+                                         "    assert mysql_server.kind == 'native'\n")
+            result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--mysql-template=schema.sql")
+            result.assert_outcomes(passed=1)
         finally:
             api.destroy(settings)
 
