@@ -179,7 +179,7 @@ run_case() {  # run_case NAME LOGFILE
 	if [ -d /usr/local/share/ca-certificates ]; then args+=(-v /usr/local/share/ca-certificates:/host-ca:ro); fi
 	args+=("${PASS_ENV[@]}")
 	if [ "$name" = c ]; then
-		args+=("${DOCKERD_NEEDS[@]}" -v /var/lib/docker -v "$CACHE/mariadb:$CACHE/mariadb" -v "$CACHE/mysql:$CACHE/mysql"
+		args+=("${DOCKERD_NEEDS[@]}" -v /var/lib/docker -v "$CACHE:$CACHE"
 			-e PROVISION_IMAGE_CACHE="$CACHE")
 	fi
 	mkdir -p "$APT_CACHE/partial"
@@ -225,7 +225,7 @@ for name in "${CASES[@]}"; do
 		log "case ($name) failed; its log ends with:"
 		tail -n 25 "$LOGS/$name.log" >&2
 	fi
-	exec 7>&- 2>/dev/null || true
+	exec 7>&-  # the port-3306 lock, when host networking took it
 done
 [ "$FAILED" = 1 ] || [ -n "${CHECK_FRESH_LOGS:-}" ] || rm -rf "$LOGS"
 echo "check-fresh: $(IFS=,; echo "${SUMMARY[*]}" | sed 's/,/, /g'); total $((SECONDS - START))s$([ "$FAILED" = 0 ] || echo "; logs in $LOGS")"

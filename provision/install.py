@@ -152,8 +152,8 @@ def run_install(plan: InstallPlan) -> list[str]:
     if plan.manager == "apt-get":
         env.setdefault("DEBIAN_FRONTEND", "noninteractive")  # passes through when root (sudo resets it)
     for command in plan.commands:
-        log.warning("installing: running %s", shlex.join(command))
-        with progress.step(log, f"install: {shlex.join(command)}"):
+        # the start line is a warning: it shows even with --json
+        with progress.step(log, f"installing: running {shlex.join(command)}", logging.WARNING):
             code, tail = _run_reporting(command, env)
         if code != 0:
             raise ServerError(

@@ -16,9 +16,10 @@ from typing import Iterator
 
 
 @contextlib.contextmanager
-def step(log: logging.Logger, title: str) -> Iterator[None]:
+def step(log: logging.Logger, title: str, level: int = logging.INFO) -> Iterator[None]:
+    """``level`` of the start record: WARNING for what must show even with --json (an install)."""
     started = time.monotonic()
-    log.info("%s ...", title, extra={"progress": "start", "step": title})
+    log.log(level, "%s ...", title, extra={"progress": "start", "step": title})
     ok = False
     try:
         yield
