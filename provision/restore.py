@@ -115,9 +115,11 @@ class Restorer:
     def change(self, before: Snapshot, after: Snapshot) -> Change:
         if before.schema != after.schema:
             return Change(schema=True)
-        if self.method != "pfs":  # checksums see every change, cascaded ones too
+        if self.method != "pfs":  # checksums see every change, cascaded ones too; (checksum, AUTO_INCREMENT)
             written = frozenset(t for t in self.tables if before.data.get(t) != after.data.get(t))
-            return Change(schema=False, written=written, moved=written)
+            moved = frozenset(t for t in written if (before.data.get(t) or (None, None))[1]
+                              != (after.data.get(t) or (None, None))[1])
+            return Change(schema=False, written=written, moved=moved)
         none = (0, 0, 0)
         old = {t: before.data.get(t, none) for t in self.tables}
         new = {t: after.data.get(t, none) for t in self.tables}
@@ -176,6 +178,8 @@ def restorer(conn, plan, flavor: str, scratch: str) -> Restorer:
     template = plan.template
     with conn.cursor() as cursor:
         method = "pfs" if _counts_writes(cursor) else "checksum"
+        if flavor == "mysql":  # MySQL 8+ caches information_schema.TABLES.AUTO_INCREMENT for a day
+            cursor.execute("SET SESSION information_schema_stats_expiry = 0")
         table_ids = _readable_table_ids(cursor, flavor, template)
         datadir = _visible_datadir(cursor, scratch) if flavor == "mariadb" else None
         increments: dict[str, int] = {}
