@@ -202,6 +202,7 @@ class CopyPlan:
     seeds: list[tuple[str, list[str]]] = field(default_factory=list)  # (table, insertable columns)
     views: list[tuple[str, str]] = field(default_factory=list)
     programs: list[tuple[str, str]] = field(default_factory=list)  # (sql_mode, CREATE TRIGGER/PROCEDURE/...)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (sql_mode, time_zone, CREATE EVENT)
 
     def statements(self, target: str, parts: tuple[str, ...] = ("tables", "seeds", "views", "programs")
                    ) -> list[str]:
@@ -222,7 +223,12 @@ class CopyPlan:
             for sql_mode, ddl in self.programs:
                 out.append(f"SET SESSION SQL_MODE = '{_sql_string(sql_mode)}'")
                 out.append(ddl)
-        out.append("SET SESSION FOREIGN_KEY_CHECKS = 1, SESSION UNIQUE_CHECKS = 1, SESSION SQL_MODE = DEFAULT")
+            for sql_mode, time_zone, ddl in self.events:  # STARTS/ENDS are in the event's own time zone
+                out.append(f"SET SESSION SQL_MODE = '{_sql_string(sql_mode)}', "
+                           f"SESSION TIME_ZONE = '{_sql_string(time_zone)}'")
+                out.append(ddl)
+        out.append("SET SESSION FOREIGN_KEY_CHECKS = 1, SESSION UNIQUE_CHECKS = 1, SESSION SQL_MODE = DEFAULT, "
+                   "SESSION TIME_ZONE = DEFAULT")
         return out
 
     def create_database(self, target: str) -> str:
@@ -235,9 +241,10 @@ def _sql_string(text: str) -> str:
 
 
 def _unqualify(ddl: str, database: str) -> str:
-    """Drop ``DEFINER=`` (the copier becomes the definer) and ``template.`` qualifiers."""
-    ddl = _DEFINER.sub("", ddl, count=1)
-    return ddl.replace(quote(database) + ".", "")
+    """Drop ``DEFINER=`` (the copier becomes the definer), ``template.`` qualifiers and a trailing ';'
+    (MySQL keeps the ';' of a one-statement routine or event body created in a multi-statement text)."""
+    ddl = _DEFINER.sub("", ddl, count=1).rstrip()
+    return (ddl[:-1] if ddl.endswith(";") else ddl).replace(quote(database) + ".", "")
 
 
 def capture(conn, template: str) -> CopyPlan:
@@ -266,6 +273,9 @@ def capture(conn, template: str) -> CopyPlan:
             name = "show_create_procedure" if kind == "PROCEDURE" else "show_create_function"
             row = run(cursor, "ephemeral", name, database=template, routine=routine)[0]
             plan.programs.append((row[1], _unqualify(row[2], template)))
+        for (event,) in run(cursor, "ephemeral", "events", {"database": template}):
+            row = run(cursor, "ephemeral", "show_create_event", database=template, event=event)[0]
+            plan.events.append((row[1], row[2], _unqualify(row[3], template)))
     return plan
 
 
@@ -338,7 +348,7 @@ def fingerprint(conn, database: str) -> dict[str, list]:
     columns, indexes, keys, triggers and routines, each table's SHOW CREATE TABLE and checksum."""
     result: dict[str, list] = {}
     with conn.cursor() as cursor:
-        for part in ("columns", "indexes", "foreign_keys", "tables", "triggers", "routines"):
+        for part in ("columns", "indexes", "foreign_keys", "tables", "triggers", "routines", "events"):
             rows = run(cursor, "ephemeral", f"fingerprint_{part}", {"database": database})
             result[part] = [tuple(_neutral(v, database) for v in row) for row in rows if row[0] != MARKER]
         checksums, ddl = [], []

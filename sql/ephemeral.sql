@@ -53,6 +53,12 @@ SHOW CREATE PROCEDURE {database}.{routine};
 -- name: show_create_function
 SHOW CREATE FUNCTION {database}.{routine};
 
+-- name: events
+SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %(database)s ORDER BY EVENT_NAME;
+
+-- name: show_create_event
+SHOW CREATE EVENT {database}.{event};
+
 -- name: insertable_columns
 -- generated columns cannot be inserted into; invisible ones are missed by SELECT *
 SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS
@@ -90,6 +96,10 @@ SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTI
 -- name: fingerprint_routines
 SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION
   FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %(database)s ORDER BY ROUTINE_NAME;
+
+-- name: fingerprint_events
+SELECT EVENT_NAME, EVENT_DEFINITION, EVENT_TYPE, INTERVAL_VALUE, INTERVAL_FIELD, STATUS, ON_COMPLETION
+  FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %(database)s ORDER BY EVENT_NAME;
 
 -- name: checksum_table
 CHECKSUM TABLE {database}.{table};

@@ -32,6 +32,10 @@ BEGIN
   INSERT INTO audit (what) VALUES (CONCAT('post ', NEW.id));
 END;
 CREATE PROCEDURE add_user(IN e VARCHAR(190)) BEGIN INSERT INTO users (email, name) VALUES (e, 'x'); END;
+CREATE FUNCTION post_count(e VARCHAR(190)) RETURNS INT READS SQL DATA
+  RETURN (SELECT COUNT(*) FROM posts p JOIN users u ON u.id = p.user_id WHERE u.email = e);
+CREATE EVENT purge_audit ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE
+  DO DELETE FROM audit WHERE what = 'x;y';
 INSERT INTO users (email, name) VALUES ('a@example.org', 'A'), ('b@example.org', 'B');
 INSERT INTO posts (user_id, title) VALUES (1, 'hello');
 """
@@ -221,6 +225,14 @@ class TestTemplates:
                 assert cursor.fetchone() == ("x <c@example.org>", "t")
                 cursor.execute("SHOW CREATE VIEW z_user_posts")
                 assert databases.template_name not in cursor.fetchone()[1]
+                cursor.execute("SELECT post_count('a@example.org')")  # the stored function came along
+                assert cursor.fetchone() == (1,)
+                cursor.execute("SELECT EVENT_NAME, STATUS, INTERVAL_VALUE, INTERVAL_FIELD, EVENT_DEFINITION "
+                               "FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()")
+                (name, status, every, unit, body), = cursor.fetchall()
+                assert (name, status, every, unit) == ("purge_audit", "DISABLED", "1", "DAY")
+                assert body.rstrip(";") == "DELETE FROM audit WHERE what = 'x;y'"  # MySQL keeps the ';'
+
             conn.close()
             assert query(db, "SHOW TABLES LIKE %s", (MARKER,)) == ()
             other = databases.create()
