@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DUMP_FILE = "dump.sql.gz"
 META_FILE = "meta.json"
-DUMP_OPTIONS = ("--single-transaction", "--quick", "--hex-blob", "--triggers", "--skip-routines",
-                "--skip-events", "--no-tablespaces", "--default-character-set=utf8mb4")
+DUMP_OPTIONS = ("--single-transaction", "--quick", "--hex-blob", "--triggers", "--routines",
+                "--events", "--no-tablespaces", "--default-character-set=utf8mb4")
 _INSERT_BYTES = 512 * 1024  # rows per INSERT statement, up to about this many bytes
 QUERY_WAS_EMPTY = 1065
 LOCK_WAIT_TIMEOUT = 1205
@@ -113,6 +113,7 @@ def _describe(conn, project: Project) -> dict[str, Any]:
             raise SnapshotError(f"database {project.database} does not exist", "run provision up to create it")
         tables = run(cursor, "workflow", "tables", {"database": project.database})
         revision = alembic_revisions(cursor, project.database)
+        programs = stored_programs(cursor, project.database)
     return {
         "database": project.database,
         "flavor": info.flavor,
@@ -122,6 +123,7 @@ def _describe(conn, project: Project) -> dict[str, Any]:
         "collation": defaults[1],
         "alembic_revision": revision,
         "tables": {table: kind for table, kind in tables},
+        "programs": sorted([kind, name] for kind, name, *_ in programs if kind != "trigger"),
         **_git(project.settings.project_dir),
         "taken": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -181,7 +183,8 @@ def _tool_dump(argv: list[str], database: str, dump: Path) -> None:
 
 
 def python_dump(conn, database: str, dump: Path) -> dict[str, int]:
-    """Write ``database`` as SQL (tables, rows, views, triggers) without a dump tool; return row counts."""
+    """Write ``database`` as SQL (tables, rows, routines, views, triggers, events) without a dump tool;
+    return row counts."""
     import pymysql
 
     counts: dict[str, int] = {}
@@ -189,7 +192,7 @@ def python_dump(conn, database: str, dump: Path) -> dict[str, int]:
         run(cursor, "workflow", "dump_session")
         run(cursor, "workflow", "consistent_snapshot")
         objects = run(cursor, "workflow", "tables", {"database": database})
-        triggers = [row[0] for row in run(cursor, "workflow", "triggers", {"database": database})]
+        programs = stored_programs(cursor, database)
     with gzip.open(dump, "wt", encoding="utf-8", compresslevel=6) as out:
         out.write(f"-- provision snapshot of {database}\n"
                   "/*!40101 SET NAMES utf8mb4 */;\nSET FOREIGN_KEY_CHECKS=0;\nSET UNIQUE_CHECKS=0;\n"
@@ -205,18 +208,44 @@ def python_dump(conn, database: str, dump: Path) -> dict[str, int]:
             counts[table] = _write_rows(conn, pymysql.cursors.SSCursor, out, database, table, columns)
             out.write("\n")
         with conn.cursor() as cursor:
+            # routines before views (a view may call a function), triggers and events after them
+            routines = [p for p in programs if p[0] in ("procedure", "function")]
+            _write_programs(cursor, out, routines)
             for table, kind in objects:
                 if kind == "VIEW":
                     create = run(cursor, "workflow", "show_create_view", database=database, table=table)[0][1]
                     out.write(f"DROP VIEW IF EXISTS {quote(table)};\n{create};\n")
-            if triggers:
-                out.write("DELIMITER ;;\n")
-                for trigger in triggers:
-                    row = run(cursor, "workflow", "show_create_trigger", database=database, trigger=trigger)[0]
-                    out.write(f"SET SESSION sql_mode = {cursor.mogrify('%s', (row[1],))};;\n{row[2]};;\n")
-                out.write("DELIMITER ;\n")
+            _write_programs(cursor, out, [p for p in programs if p not in routines])
     conn.commit()
     return counts
+
+
+def stored_programs(cursor, database: str) -> list[tuple[str, str, str, str, str | None]]:
+    """(kind, name, sql_mode, CREATE statement, time zone or None) of the database's triggers,
+    procedures, functions and events; triggers first, events last."""
+    found: list[tuple[str, str, str, str, str | None]] = []
+    for (trigger,) in run(cursor, "workflow", "triggers", {"database": database}):
+        row = run(cursor, "workflow", "show_create_trigger", database=database, trigger=trigger)[0]
+        found.append(("trigger", trigger, row[1], row[2], None))
+    for name, kind in run(cursor, "workflow", "routines", {"database": database}):
+        row = run(cursor, "workflow", f"show_create_{kind.lower()}", database=database, program=name)[0]
+        found.append((kind.lower(), name, row[1], row[2], None))
+    for (name,) in run(cursor, "workflow", "events", {"database": database}):
+        row = run(cursor, "workflow", "show_create_event", database=database, program=name)[0]
+        found.append(("event", name, row[1], row[3], row[2]))  # STARTS/ENDS are in the event's time zone
+    return found
+
+
+def _write_programs(cursor, out, programs) -> None:
+    if not programs:
+        return
+    out.write("DELIMITER ;;\n")
+    for _kind, _name, sql_mode, create, time_zone in programs:
+        out.write(f"SET SESSION sql_mode = {cursor.mogrify('%s', (sql_mode,))};;\n")
+        if time_zone is not None:
+            out.write(f"SET SESSION time_zone = {cursor.mogrify('%s', (time_zone,))};;\n")
+        out.write(f"{create.rstrip().removesuffix(';')};;\n")
+    out.write("DELIMITER ;\n")
 
 
 def _write_rows(conn, cursor_class, out, database: str, table: str, columns: list[str]) -> int:
@@ -330,6 +359,11 @@ def _verify(conn, scratch: str, meta: dict[str, Any]) -> None:
             extra = sorted(set(loaded) - set(expected))
             raise SnapshotError(f"the restored copy does not match the snapshot (missing: {missing or '-'}, "
                                 f"unexpected: {extra or '-'})", "the database was left as it was")
+        if "programs" in meta:  # snapshots since routines and events are kept
+            programs = sorted([kind, name] for kind, name, *_ in stored_programs(cursor, scratch) if kind != "trigger")
+            if programs != meta["programs"]:
+                raise SnapshotError(f"the restored copy has the routines and events {programs}, the snapshot "
+                                    f"{meta['programs']}", "the database was left as it was")
         for table, rows in (meta.get("rows") or {}).items():
             found = run(cursor, "workflow", "count_rows", database=scratch, table=table)[0][0]
             if found != rows:
@@ -373,28 +407,36 @@ def _swap(conn, database: str, scratch: str) -> int:
     return len(incoming)
 
 
-def _detach(cursor, database: str) -> list[tuple[str, str, str | None]]:
-    """Drop the views and triggers of ``database``; return (kind, CREATE statement, sql_mode) to recreate them."""
-    saved: list[tuple[str, str, str | None]] = []
-    for (trigger,) in run(cursor, "workflow", "triggers", {"database": database}):
-        row = run(cursor, "workflow", "show_create_trigger", database=database, trigger=trigger)[0]
-        saved.append(("trigger", row[2], row[1]))
+def _detach(cursor, database: str) -> list[tuple[str, str, str | None, str | None]]:
+    """Drop the views, triggers, routines and events of ``database``; return
+    (kind, CREATE statement, sql_mode, time zone) to create them again."""
+    saved: list[tuple[str, str, str | None, str | None]] = []
+    programs = stored_programs(cursor, database)
+    saved += [(kind, create, sql_mode, time_zone) for kind, _name, sql_mode, create, time_zone in programs]
     run(cursor, "workflow", "use_database", database=database)  # view definitions without the schema name
-    for table, kind in run(cursor, "workflow", "tables", {"database": database}):
-        if kind == "VIEW":
-            saved.append(("view", run(cursor, "workflow", "show_create_view", database=database, table=table)[0][1],
-                          None))
-    for (trigger,) in run(cursor, "workflow", "triggers", {"database": database}):
-        run(cursor, "workflow", "drop_trigger", database=database, trigger=trigger)
-    for table, kind in run(cursor, "workflow", "tables", {"database": database}):
-        if kind == "VIEW":
-            run(cursor, "workflow", "drop_view", database=database, table=table)
+    views = [table for table, kind in run(cursor, "workflow", "tables", {"database": database}) if kind == "VIEW"]
+    for table in views:
+        saved.append(("view", run(cursor, "workflow", "show_create_view", database=database, table=table)[0][1],
+                      None, None))
+    for kind, name, *_ in programs:
+        if kind == "trigger":
+            run(cursor, "workflow", "drop_trigger", database=database, trigger=name)
+        else:
+            run(cursor, "workflow", f"drop_{kind}", database=database, program=name)
+    for table in views:
+        run(cursor, "workflow", "drop_view", database=database, table=table)
     return saved
 
 
-def _attach(cursor, database: str, saved: list[tuple[str, str, str | None]]) -> None:
+def _attach(cursor, database: str, saved: list[tuple[str, str, str | None, str | None]]) -> None:
+    """Create what ``_detach`` saved in ``database``: routines, then views (which may call them),
+    then triggers and events."""
     run(cursor, "workflow", "use_database", database=database)
-    views = [statement for kind, statement, _ in saved if kind == "view"]
+    for kind, statement, mode, _ in saved:
+        if kind in ("procedure", "function"):
+            cursor.execute("SET SESSION sql_mode = %s", (mode,))
+            cursor.execute(statement)
+    views = [statement for kind, statement, _, _ in saved if kind == "view"]
     while views:  # a view may select from another: create until nothing more can be
         failed = []
         for statement in views:
@@ -405,9 +447,11 @@ def _attach(cursor, database: str, saved: list[tuple[str, str, str | None]]) -> 
         if len(failed) == len(views):
             cursor.execute(failed[0])  # raises the real error
         views = failed
-    for kind, statement, mode in saved:
-        if kind == "trigger":
+    for kind, statement, mode, time_zone in saved:
+        if kind in ("trigger", "event"):
             cursor.execute("SET SESSION sql_mode = %s", (mode,))
+            if time_zone is not None:
+                cursor.execute("SET SESSION time_zone = %s", (time_zone,))
             cursor.execute(statement)
 
 

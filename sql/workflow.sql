@@ -23,6 +23,31 @@ SELECT TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES
 SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS
  WHERE TRIGGER_SCHEMA = %(database)s ORDER BY TRIGGER_NAME;
 
+-- name: routines
+SELECT ROUTINE_NAME AS name, ROUTINE_TYPE AS type FROM information_schema.ROUTINES
+ WHERE ROUTINE_SCHEMA = %(database)s ORDER BY ROUTINE_TYPE, ROUTINE_NAME;
+
+-- name: events
+SELECT EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %(database)s ORDER BY EVENT_NAME;
+
+-- name: show_create_procedure
+SHOW CREATE PROCEDURE {database}.{program};
+
+-- name: show_create_function
+SHOW CREATE FUNCTION {database}.{program};
+
+-- name: show_create_event
+SHOW CREATE EVENT {database}.{program};
+
+-- name: drop_procedure
+DROP PROCEDURE IF EXISTS {database}.{program};
+
+-- name: drop_function
+DROP FUNCTION IF EXISTS {database}.{program};
+
+-- name: drop_event
+DROP EVENT IF EXISTS {database}.{program};
+
 -- name: count_rows
 SELECT COUNT(*) FROM {database}.{table};
 

@@ -36,6 +36,11 @@ SCHEMA = [
     "INSERT INTO assignment (client_id, note) VALUES (1, 'first'), (2, NULL), (3, REPEAT('long ', 1000))",
     "CREATE VIEW client_names AS SELECT name FROM client",
     "CREATE TRIGGER upper_name BEFORE INSERT ON client FOR EACH ROW SET NEW.name = UPPER(NEW.name)",
+    # stored routines and an event: ';' and quotes in their bodies
+    "CREATE FUNCTION client_label(n VARCHAR(64)) RETURNS VARCHAR(80) DETERMINISTIC RETURN CONCAT('client; \"', n)",
+    "CREATE PROCEDURE add_client(IN n VARCHAR(64)) BEGIN INSERT INTO client (name) VALUES (n); SELECT 'a;b'; END",
+    "CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE "
+    "DO DELETE FROM assignment WHERE note = 'x;y'",
 ]
 
 
@@ -80,6 +85,12 @@ class App:
                 cursor.execute("SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS "
                                "WHERE TRIGGER_SCHEMA = %s", (self.name,))
                 found["triggers"] = cursor.fetchall()
+                cursor.execute("SELECT ROUTINE_NAME, ROUTINE_TYPE, ROUTINE_DEFINITION FROM information_schema.ROUTINES "
+                               "WHERE ROUTINE_SCHEMA = %s ORDER BY 1", (self.name,))
+                found["routines"] = cursor.fetchall()
+                cursor.execute("SELECT EVENT_NAME, EVENT_DEFINITION, INTERVAL_VALUE, INTERVAL_FIELD, STATUS, STARTS "
+                               "FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s ORDER BY 1", (self.name,))
+                found["events"] = cursor.fetchall()
                 cursor.execute("SELECT name FROM client_names ORDER BY name") if ("client_names", "VIEW") in objects \
                     else None
                 found["view_rows"] = cursor.fetchall() if ("client_names", "VIEW") in objects else None
@@ -144,7 +155,7 @@ def no_tools_path(tmp_path: Path) -> dict:
 
 
 class TestSnapshots:
-    """save, change, restore gives back the same tables, rows, views and triggers."""
+    """save, change, restore gives back the same tables, rows, views, triggers, routines and events."""
 
     def test_round_trip(self, server, make_app):
         app = make_app(server)
@@ -160,7 +171,8 @@ class TestSnapshots:
 
         app.sql("INSERT INTO client (name) VALUES ('added later')", "DROP VIEW client_names",
                 "DROP TRIGGER upper_name", "DELETE FROM assignment WHERE id = 3", "CREATE TABLE feature (x INT)",
-                "UPDATE alembic_version SET version_num = '4d4d4d4d4d4d'", admin=True)
+                "UPDATE alembic_version SET version_num = '4d4d4d4d4d4d'", "DROP FUNCTION client_label",
+                "DROP EVENT nightly", "CREATE PROCEDURE extra() SELECT 1", admin=True)
         assert app.fingerprint() != before
         restored = api.snapshot_restore("master", app.settings)
         assert restored["tables"] == 3
@@ -169,6 +181,9 @@ class TestSnapshots:
         # the app still logs in and the trigger works in its new home
         app.sql("INSERT INTO client (name) VALUES ('lower')")
         assert app.sql("SELECT name FROM client WHERE name = 'LOWER'") == (("LOWER",),)
+        assert app.sql("SELECT client_label('x')", admin=True) == (('client; "x',),)
+        assert [row[0] for row in before["routines"]] == ["add_client", "client_label"]
+        assert [row[0] for row in before["events"]] == ["nightly"]
 
     def test_without_any_dump_or_client_tool(self, native_server, make_app, tmp_path):
         app = make_app(native_server)
