@@ -44,6 +44,7 @@ class Snapshot:
 
     schema: tuple
     data: dict[str, Any]
+    lost: int = 0  # performance_schema's count of table instances/handles it could not track
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Restorer:
     mogrify: Any = field(repr=False)
     table_ids: str | None = None  # the statement reading InnoDB table ids, when readable
     datadir: Path | None = None
+    flavor: str = "mariadb"
 
     # --- what is read ------------------------------------------------------------------------
     def snapshot_statements(self, database: str) -> list[str]:
@@ -88,6 +90,7 @@ class Restorer:
             out.append(self._sql(self.table_ids, values))
         if self.method == "pfs":
             out.append(self._sql("write_counts", values))
+            out.append(self._sql(f"lost_{self.flavor}", values))
         else:
             out.append("CHECKSUM TABLE " + ", ".join(f"{quote(database)}.{quote(t)}" for t in self.tables))
             out.append(self._sql("auto_increments", values))
@@ -96,10 +99,11 @@ class Restorer:
     def snapshot(self, database: str, results: list) -> Snapshot:
         results = list(results)
         schema: tuple = (self._directory_stamp(database),) if self.datadir else ()
-        for _ in range(len(results) - (1 if self.method == "pfs" else 2)):
+        for _ in range(len(results) - 2):
             schema += tuple(sorted(tuple(row) for row in results.pop(0) or ()))
         if self.method == "pfs":
             data = {row[0]: tuple(row[1:]) for row in results.pop(0) or ()}
+            return Snapshot(schema, data, int(results.pop(0)[0][0]))
         else:
             sums = {name.rsplit(".", 1)[-1]: value for name, value in results.pop(0) or ()}
             increments = {name: value for name, value in results.pop(0) or ()}
@@ -120,6 +124,10 @@ class Restorer:
             moved = frozenset(t for t in written if (before.data.get(t) or (None, None))[1]
                               != (after.data.get(t) or (None, None))[1])
             return Change(schema=False, written=written, moved=moved)
+        if after.lost != before.lost:  # some writes may have gone uncounted: restore everything
+            log.warning("restore: performance_schema lost track of tables (raise "
+                        "performance_schema_max_table_instances/_handles); restoring every table")
+            return Change(schema=False, written=frozenset(self.tables), moved=frozenset(self.tables))
         none = (0, 0, 0)
         old = {t: before.data.get(t, none) for t in self.tables}
         new = {t: after.data.get(t, none) for t in self.tables}
@@ -198,7 +206,7 @@ def restorer(conn, plan, flavor: str, scratch: str) -> Restorer:
             triggers.setdefault(table, []).append((trigger, row[1], _unqualify(row[2], template)))
     found = Restorer(template=template, method=method, tables=[t for t, _ in plan.tables], seeds=dict(plan.seeds),
                      auto_increments=increments, cascades=cascades, triggers=triggers,
-                     mogrify=conn.cursor().mogrify, table_ids=table_ids, datadir=datadir)
+                     mogrify=conn.cursor().mogrify, table_ids=table_ids, datadir=datadir, flavor=flavor)
     log.info("restore: %s finds writes by %s, DDL by %s", template,
              "performance_schema counters" if method == "pfs" else "CHECKSUM TABLE",
              f"the mtime of {datadir}/<database>" if datadir else "information_schema")

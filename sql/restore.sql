@@ -66,6 +66,15 @@ SELECT OBJECT_NAME, COUNT_WRITE, COUNT_INSERT + COUNT_UPDATE, COUNT_UPDATE + COU
   FROM performance_schema.table_io_waits_summary_by_table
  WHERE OBJECT_SCHEMA = %(database)s AND OBJECT_TYPE = 'TABLE';
 
+-- name: lost_mariadb
+-- instances or handles performance_schema had no room for: their writes went uncounted
+SELECT COALESCE(SUM(VARIABLE_VALUE), 0) FROM information_schema.GLOBAL_STATUS
+ WHERE VARIABLE_NAME IN ('PERFORMANCE_SCHEMA_TABLE_INSTANCES_LOST', 'PERFORMANCE_SCHEMA_TABLE_HANDLES_LOST');
+
+-- name: lost_mysql
+SELECT COALESCE(SUM(VARIABLE_VALUE), 0) FROM performance_schema.global_status
+ WHERE VARIABLE_NAME IN ('Performance_schema_table_instances_lost', 'Performance_schema_table_handles_lost');
+
 -- name: write_instrumented
 -- whether the table I/O of ordinary tables is counted
 SELECT (SELECT COUNT(*) FROM performance_schema.setup_instruments
