@@ -108,7 +108,7 @@ def suites(root: Path, tag: str, server_args: list[str], n: int, rounds: int) ->
     for round_ in range(rounds):  # interleaved: the machine's load hits every variant alike
         for key, (fixture, body, args) in plan.items():
             # a copy per test takes up to ~1.5 s on a dev server on disk: fewer tests (a median still)
-            count = min(n, 20) if key.startswith("copy") else n
+            count = min(n, 10) if key.startswith("copy") else n
             samples.setdefault(key, []).append(
                 suite(root, f"{tag}-{key}-{round_}", fixture, body, count, args))
     return {key: _median_run(values) for key, values in samples.items()}
