@@ -129,7 +129,8 @@ def matrix_params(*, native: bool = True) -> list:
 
 @pytest.fixture(scope="session")
 def container_server():
-    """image -> a Server in a container of ours (one per image per session; nothing is pulled).
+    """(image, *server options) -> a Server in a container of ours (one per image and options per
+    session; nothing is pulled); ``container_server.container_id(image, *options)`` names its container.
 
     Reached as an existing server: bootstrap, the doctor and the snapshots never ask which
     backend it is. The root password goes through the container's environment (the Docker
@@ -142,9 +143,10 @@ def container_server():
 
     started: dict = {}
 
-    def get(image: str):
-        if image in started:
-            return started[image][1]
+    def get(image: str, *server_args: str):
+        key = (image, *server_args)
+        if key in started:
+            return started[key][1]
         try:
             import docker
 
@@ -158,17 +160,19 @@ def container_server():
             require(False, f"{image} missing (make docker-images, or bash docker/build-image.sh --help)")
         password = secrets.token_urlsafe(12)
         container = client.containers.run(
-            image, detach=True, labels={"provision.test": image_id(image)},
+            image, list(server_args), detach=True, labels={"provision.test": image_id(image)},
             environment={"MYSQL_ROOT_PASSWORD": password, "MYSQL_INITDB_SKIP_TZINFO": "1"},
             ports={"3306/tcp": ("127.0.0.1", None)})
-        started[image] = (container, None)
+        started[key] = (container, None)
         container.reload()
         port = int(container.ports["3306/tcp"][0]["HostPort"])
         server = Server(DatabaseURL(user="root", password=password, host="127.0.0.1", port=port), "127.0.0.1",
                         port, local=True)
         wait_until_ready(server, timeout=180, what=f"{image} container").close()
-        started[image] = (container, server)
+        started[key] = (container, server)
         return server
+
+    get.container_id = lambda image, *server_args: started[(image, *server_args)][0].id
 
     yield get
     for container, _ in started.values():

@@ -5,9 +5,11 @@ import gzip
 import json
 import os
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -303,3 +305,44 @@ class TestSplitStatements:
             "SELECT 2 # trailing; comment",
             "SELECT 3",
         ]
+
+
+class TestMySQLDumpWithGTIDs:
+    """MySQL's own mysqldump on a server with GTIDs on: the dump has no SET @@GLOBAL.GTID_PURGED
+    (loading that needs SUPER), so a snapshot restores as always."""
+
+    def test_the_local_mysqldump_gets_set_gtid_purged_off(self, container_server, make_app, tmp_path, monkeypatch):
+        from ..conftest import MYSQL_IMAGE, image_flavor, require
+
+        require(image_flavor(MYSQL_IMAGE) == "mysql", f"{MYSQL_IMAGE} is not a MySQL image")
+        options = ("--gtid-mode=ON", "--enforce-gtid-consistency=ON")
+        server = container_server(MYSQL_IMAGE, *options)
+        container = container_server.container_id(MYSQL_IMAGE, *options)
+        # this host's libc is too old for MySQL 9.7's mysqldump: the real one runs in the container,
+        # with the option file provision wrote (the server is on 3306 in there)
+        tools = tmp_path / "mysql-tools"
+        tools.mkdir()
+        shim = tools / "mysqldump"
+        shim.write_text(textwrap.dedent(f"""\
+            #!/bin/sh
+            case "$1" in --defaults-file=*)
+                docker cp "${{1#--defaults-file=}}" {container}:/tmp/client.cnf >/dev/null || exit 1
+                shift; set -- --defaults-file=/tmp/client.cnf --port=3306 "$@" ;;
+            esac
+            echo "$@" >>{tools}/argv
+            exec docker exec -i {container} mysqldump "$@"
+            """))
+        shim.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tools}:{os.path.dirname(shutil.which('docker'))}")
+        app = make_app(server)
+        assert app.sql("SELECT @@gtid_mode", admin=True) == (("ON",),)
+        app.sql(*SCHEMA, admin=True)
+        before = app.fingerprint()
+        saved = api.snapshot_save("gtid", app.settings)
+        assert saved["format"].startswith("mysqldump")
+        assert "--set-gtid-purged=OFF" in (tools / "argv").read_text()
+        dump = gzip.decompress((app.settings.state_path / "snapshots" / "gtid" / "dump.sql.gz").read_bytes()).decode()
+        assert "GTID_PURGED" not in dump and "CREATE DEFINER" in dump  # routines and the event are in it
+        app.sql("DROP TABLE assignment", "DROP PROCEDURE add_client", admin=True)
+        api.snapshot_restore("gtid", app.settings)  # no mysql client on PATH: loaded by provision's splitter
+        assert app.fingerprint() == before
