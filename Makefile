@@ -39,29 +39,20 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
 		echo "error: Python 3.10 or newer is needed as '$(PYTHON)'"; \
 		echo "hint: $(SUDO) apt-get install -y python3 python3-venv   (macOS: brew install python)"; exit 1; }
-	@wheel=$$($(PYTHON) -c '$(PIP_WHEEL)' 2>/dev/null); \
-	if [ -n "$$wheel" ]; then $(PYTHON) -m venv --without-pip $(VENV) && echo "$$wheel" >$(VENV)/.pip-wheel; \
-	else $(PYTHON) -m venv $(VENV); fi >/dev/null 2>&1 || { rm -rf $(VENV); \
+	@$(PYTHON) -m venv $(VENV) >/dev/null 2>&1 || { rm -rf $(VENV); \
 		echo "error: '$(PYTHON) -m venv' failed: the venv module is missing"; \
 		echo "hint: $(SUDO) apt-get install -y python3-venv"; exit 1; }
+	@# a current pip installs the package ~2.6 s faster than the one ensurepip ships (23.x), for ~1.5 s
+	@# (bench/bench_first_run.py); a venv without pip, filled by the bundled wheel, was slower still
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP_INSTALL) -e '.[docker]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[docker]'
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(PIP_INSTALL) -e '.[docker,test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[docker,test]'
 	@touch $@ $(VENV)/.installed
-
-# The venv gets no pip of its own (ensurepip installing it costs ~3-5 s of a first run): the pip
-# wheel Python bundles (>= 22.3, for --python) installs into it. Without one, a venv with pip.
-PIP_WHEEL := import glob, os, re, ensurepip; \
-	v = lambda w: tuple(map(int, re.findall(r"pip-(\d+)\.(\d+)", w)[0])); \
-	found = glob.glob(os.path.dirname(ensurepip.__file__) + "/_bundled/pip-*.whl") + glob.glob("/usr/share/python-wheels/pip-*.whl"); \
-	found = [w for w in found if v(w) >= (22, 3)]; \
-	print(max(found, key=v) if found else "")
-PIP_INSTALL = $(if $(wildcard $(VENV)/.pip-wheel),$(PYTHON) $(shell cat $(VENV)/.pip-wheel)/pip --python $(BIN)/python,$(BIN)/python -m pip) \
-	install -q --disable-pip-version-check
 
 # --- what the tests need on the machine ---------------------------------------------------
 server-binary:
