@@ -239,7 +239,8 @@ def login_check(url: DatabaseURL, *, tls: bool) -> Callable[[], bool]:
         except Exception as exc:
             if error_code(exc) == ACCESS_DENIED:
                 return False
-            raise
+            # e.g. an ed25519 account and no PyNaCl: a clear error, not the driver's traceback
+            raise describe_login_error(exc, url, "the app's URL") from exc
         return True
 
     return works

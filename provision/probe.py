@@ -7,6 +7,7 @@ official images run a temporary socket-only server first).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -91,7 +92,22 @@ def describe_login_error(exc: BaseException, url: DatabaseURL, what: str) -> Ser
             f"{what}: no MySQL server answered on {where} ({exc.args[-1] if exc.args else exc})",
             "start the server, or check --host/--port (--server-url for an existing server)",
         )
+    missing = _DRIVER_NEEDS.get(next((m for m in _DRIVER_NEEDS if f"'{m}' package is required" in str(exc)), ""))
+    if missing:  # PyMySQL raises RuntimeError("'pynacl' package is required for ed25519_password auth method")
+        plugins, package = missing
+        return ServerError(
+            f"{what}: {url.user!r} authenticates with {plugins}, and PyMySQL needs the {package} package for it, "
+            f"which {sys.executable} cannot import",
+            f"{sys.executable} -m pip install {package}   (provision doctor checks the app's own Python too)",
+        )
     return ServerError(f"{what}: {exc}", "run with --debug for details")
+
+
+# the packages PyMySQL's error messages name -> (the auth plugins that need them, what to install)
+_DRIVER_NEEDS = {
+    "pynacl": ("MariaDB's ed25519", "PyNaCl"),
+    "cryptography": ("caching_sha2_password or sha256_password", "cryptography"),
+}
 
 
 def server_info(conn) -> ServerInfo:

@@ -7,6 +7,7 @@ test image are there). The fixes the doctor prints are run as printed.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -26,6 +27,8 @@ from provision.config import load_settings
 from provision.ports import is_listening
 from provision.probe import Server, connect
 from provision.url import parse
+
+from ..conftest import matrix_params, require
 
 pytestmark = pytest.mark.mysql
 
@@ -459,6 +462,37 @@ class TestServerAndLogin:
         assert finding.fix == f"{venv}/bin/python -m pip install cryptography"
         shutil.rmtree(venv)
         assert app.finding("auth_plugin").status == "ok"
+
+    @pytest.mark.parametrize("where", [p for p in matrix_params() if p.values[0] == "native" or "mariadb" in p.values[0]])
+    def test_mariadb_ed25519_account_without_pynacl(self, where, request, make_app):
+        """A real ed25519 account on real MariaDB; neither this Python nor the app's has PyNaCl."""
+        server = (request.getfixturevalue("native_server") if where == "native"
+                  else request.getfixturevalue("container_server")(where))
+        app = make_app(server, alembic=False)
+        installed = app.sql("SELECT 1 FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'ed25519'", admin=True)
+        if not installed:
+            app.sql("INSTALL SONAME 'auth_ed25519'", admin=True)
+        try:
+            url = parse(app.url)
+            for (host,) in app.sql("SELECT Host FROM mysql.user WHERE User = %s", (app.name,), admin=True):
+                app.sql("ALTER USER %s@%s IDENTIFIED VIA ed25519 USING PASSWORD(%s)", (app.name, host, url.password),
+                        admin=True)
+            require(importlib.util.find_spec("nacl") is None, "PyNaCl is installed here: the login would work")
+            # what the app (and provision's own proof) sees: PyMySQL cannot log in without PyNaCl
+            up = app.cli("up", "--backend", "existing", "--server-url", str(server.admin), "--database", app.name,
+                         "--user", app.name)
+            assert up.returncode != 0 and "Traceback" not in up.stderr
+            assert "ed25519" in up.stderr and "pip install PyNaCl" in up.stderr, up.stderr
+            # and the doctor names the plugin and what the app's own Python must install
+            venv = app.path / ".venv"
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+            finding = app.finding("auth_plugin", "error")
+            assert "ed25519" in finding.finding and "nacl" in finding.finding
+            assert finding.fix == f"{venv}/bin/python -m pip install PyNaCl"
+        finally:
+            app.drop()
+            if not installed:
+                app.sql("UNINSTALL SONAME 'auth_ed25519'", admin=True)
 
 
 class TestNativeServerFaults:
