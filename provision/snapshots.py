@@ -575,9 +575,22 @@ def split_statements(lines: Iterable[str]) -> Iterator[str]:
 
 
 def _blank(text: str) -> bool:
-    """Whitespace and -- / # comment lines only."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith(("--", "#")):
+    """Whitespace and comments only (-- and # to the end of the line, /* */ but not the executable
+    /*! */ and /*M! */): the mysql client strips those, so a DELIMITER line after them is a command."""
+    i, length = 0, len(text)
+    while i < length:
+        if text[i].isspace():
+            i += 1
+        elif text.startswith("/*", i) and not text.startswith(("/*!", "/*M!"), i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                return True
+            i = end + 2
+        elif text[i] == "#" or (text.startswith("--", i) and (i + 2 >= length or text[i + 2] in " \t\r\n")):
+            end = text.find("\n", i)
+            if end < 0:
+                return True
+            i = end + 1
+        else:
             return False
     return True
