@@ -146,7 +146,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, root, ignore_errors=True)
         print("throwaway server: loading from SQL, Django's clone ...", flush=True)
-        with ephemeral_server("native") as server:
+        with ephemeral_server("native", count_writes=True) as server:  # as the plugin starts it for templates
             rows["throwaway"] = load_from_sql(server, 9 if args.quick else 21)
         print("throwaway server: suites ...", flush=True)
         rows["throwaway"]["runs"] = suites(root, "throwaway", ["--mysql-server=native"], n, rounds)

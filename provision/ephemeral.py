@@ -596,13 +596,14 @@ def open_server(spec: str = "auto", *, image: str | None = None, project_dir: Pa
 
     servers.sweep_servers()
     if share_key is None:
-        with ephemeral_server(kind, image, search_path=search_path) as server:
+        with ephemeral_server(kind, image, search_path=search_path, count_writes=template) as server:
             yield server
         return
-    yield _shared(servers, kind, image, share_key, owner_pid or os.getppid(), search_path)
+    yield _shared(servers, kind, image, share_key, owner_pid or os.getppid(), search_path, template)
 
 
-def _shared(servers, kind: str, image: str | None, key: str, owner_pid: int, search_path: str | None):
+def _shared(servers, kind: str, image: str | None, key: str, owner_pid: int, search_path: str | None,
+            count_writes: bool = False):
     import fcntl
 
     lock_path = servers.base_dir() / f"lock-{key}"
@@ -613,7 +614,8 @@ def _shared(servers, kind: str, image: str | None, key: str, owner_pid: int, sea
             return found
         if servers.run_dir(key).exists():  # a failed start of a sibling: start afresh
             servers.reap(servers.run_dir(key))
-        server = servers.start(kind, image=image, owner_pid=owner_pid, key=key, search_path=search_path)
+        server = servers.start(kind, image=image, owner_pid=owner_pid, key=key, search_path=search_path,
+                               count_writes=count_writes)
         server.owned = False  # the owner (the xdist controller) or its watchdog removes it
         server._watchdog = None
         return server
@@ -631,7 +633,8 @@ def ephemeral_database(server: Any = None, *, template: Any = None, prefix: str 
     """
     with contextlib.ExitStack() as stack:
         if server is None or isinstance(server, str):
-            target = stack.enter_context(open_server(server or "auto", project_dir=project_dir))
+            target = stack.enter_context(open_server(server or "auto", project_dir=project_dir,
+                                                     template=template is not None))
         elif isinstance(server, DatabaseURL):
             target = EphemeralServer(kind="url", server=Server(admin=server, host=server.host, port=server.port))
         else:

@@ -57,7 +57,8 @@ DATADIR_RECIPE = "1"
 # innodb-stats-persistent=0 also saves a write to mysql.innodb_table_stats per CREATE/DROP
 # TABLE (30 tables: 9.5 ms instead of 14.5 ms, see bench/README.md).
 # performance_schema, only to count each table's row writes (provision/restore.py finds the
-# tables a test wrote to with them): every other instrument and consumer off, no timers
+# tables a test wrote to with them): every other instrument and consumer off, no timers.
+# Only for template suites (``count_writes``).
 COUNT_WRITES = [
     "performance-schema=1",
     "performance-schema-instrument=%=OFF",
@@ -68,6 +69,18 @@ COUNT_WRITES = [
     "performance-schema-consumer-events-waits-current=OFF",
     "performance-schema-consumer-statements-digest=OFF",
     "loose-performance-schema-consumer-events-transactions-history=OFF",
+    # no room for what is not used: the start costs ~15 ms more instead of ~55 ms (measured 5x each)
+    "performance-schema-digests-size=0",
+    "performance-schema-max-digest-length=0",
+    "performance-schema-max-sql-text-length=0",
+    "performance-schema-session-connect-attrs-size=0",
+    *(f"performance-schema-events-{kind}-history{size}-size=0"
+      for kind in ("statements", "waits", "stages") for size in ("", "-long")),
+    "loose-performance-schema-events-transactions-history-size=0",
+    "loose-performance-schema-events-transactions-history-long-size=0",
+    *(f"performance-schema-{what}-size=0" for what in ("accounts", "hosts", "users")),
+    *(f"performance-schema-max-{kind}-classes=0"
+      for kind in ("memory", "stage", "statement", "cond", "file", "mutex", "rwlock", "socket")),
 ]
 THROWAWAY_OPTIONS = {
     "mariadb": [
@@ -79,7 +92,7 @@ THROWAWAY_OPTIONS = {
         "innodb-log-file-size=16M",
         "innodb-stats-persistent=0",
         "sync-binlog=0",
-        *COUNT_WRITES,
+        "performance-schema=0",
     ],
     "mysql": [
         "innodb-flush-log-at-trx-commit=0",
@@ -89,7 +102,7 @@ THROWAWAY_OPTIONS = {
         "loose-innodb-redo-log-capacity=16M",
         "innodb-stats-persistent=0",
         "sync-binlog=0",
-        *COUNT_WRITES,
+        "performance-schema=0",
     ],
 }
 DOCKER_ARGS = ["--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
@@ -366,8 +379,10 @@ def _new_record(kind: str, owner_pid: int) -> dict[str, Any]:
 
 
 def start(kind: str = "native", *, image: str | None = None, owner_pid: int | None = None,
-          key: str | None = None, search_path: str | None = None, timeout: float = 120.0) -> EphemeralServer:
-    """Start a throwaway server owned by ``owner_pid`` (default: this process)."""
+          key: str | None = None, search_path: str | None = None, timeout: float = 120.0,
+          count_writes: bool = False) -> EphemeralServer:
+    """Start a throwaway server owned by ``owner_pid`` (default: this process). ``count_writes``:
+    a native server's performance_schema counts table writes (for restoring template copies)."""
     if kind not in ("native", "docker"):
         raise ServerError(f"unknown ephemeral server backend {kind!r}", "use native or docker")
     owner_pid = owner_pid or os.getpid()
@@ -379,7 +394,8 @@ def start(kind: str = "native", *, image: str | None = None, owner_pid: int | No
     watchdog = spawn_watchdog(directory, owner_pid)
     try:
         if kind == "native":
-            server = _start_native(directory, search_path=search_path, timeout=timeout)
+            server = _start_native(directory, search_path=search_path, timeout=timeout,
+                                   extra=COUNT_WRITES if count_writes else ())
         else:
             server = _start_docker(directory, image=image, timeout=timeout)
     except BaseException:
@@ -399,10 +415,10 @@ def start(kind: str = "native", *, image: str | None = None, owner_pid: int | No
 
 @contextlib.contextmanager
 def ephemeral_server(backend: str = "native", image: str | None = None, *, timeout: float = 120.0,
-                     search_path: str | None = None) -> Iterator[EphemeralServer]:
+                     search_path: str | None = None, count_writes: bool = False) -> Iterator[EphemeralServer]:
     """A throwaway server for the duration of the block; removed after it, or when this process dies."""
     sweep_servers()
-    server = start(backend, image=image, timeout=timeout, search_path=search_path)
+    server = start(backend, image=image, timeout=timeout, search_path=search_path, count_writes=count_writes)
     try:
         yield server
     finally:
@@ -410,7 +426,7 @@ def ephemeral_server(backend: str = "native", image: str | None = None, *, timeo
 
 
 # --- native --------------------------------------------------------------------------------------
-def _throwaway_backend(directory: Path, binary, port: int, timeout: float):
+def _throwaway_backend(directory: Path, binary, port: int, timeout: float, extra=()):
     from .backends.native import NativeBackend
     from .config import load_settings
     from .state import StateDir
@@ -427,7 +443,8 @@ def _throwaway_backend(directory: Path, binary, port: int, timeout: float):
             private_tmp.mkdir(exist_ok=True)
             with open(self.option_file, "a", encoding="utf-8") as handle:
                 handle.write("# throwaway server (provision.throwaway)\n")
-                handle.write("\n".join([*THROWAWAY_OPTIONS[server_binary.flavor], f"tmpdir={private_tmp}"]) + "\n")
+                handle.write("\n".join([*THROWAWAY_OPTIONS[server_binary.flavor], *extra,
+                                        f"tmpdir={private_tmp}"]) + "\n")
 
     settings = load_settings({"project_dir": directory, "port": port, "timeout": timeout}, environ={})
     return ThrowawayNative(settings, StateDir(directory / "state"))
@@ -513,7 +530,7 @@ def _copy_tree(source: Path, target: Path) -> None:
         shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
 
 
-def _start_native(directory: Path, *, search_path: str | None, timeout: float) -> EphemeralServer:
+def _start_native(directory: Path, *, search_path: str | None, timeout: float, extra=()) -> EphemeralServer:
     from .ports import free_port
 
     binary = _find_binary(search_path)
@@ -521,7 +538,7 @@ def _start_native(directory: Path, *, search_path: str | None, timeout: float) -
     _copy_tree(cached / "state", directory / "state")
     last: ServerError | None = None
     for _attempt in range(3):  # a free port can be taken by someone else before the server binds it
-        backend = _throwaway_backend(directory, binary, free_port(), timeout)
+        backend = _throwaway_backend(directory, binary, free_port(), timeout, extra)
         try:
             started = backend.start()
         except ServerError as exc:
