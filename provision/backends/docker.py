@@ -619,8 +619,11 @@ class DockerBackend:
             return None
 
         try:
-            conn = wait_until_ready(self.server(), timeout=self.settings.timeout, alive=alive,
-                                    log_tail=self.logs_tail, what=f"the server in container {self.container_name}")
+            with progress.step(log, f"docker: waiting for the server in {self.container_name} on 127.0.0.1:"
+                                    f"{self._port()}"):
+                conn = wait_until_ready(self.server(), timeout=self.settings.timeout, alive=alive,
+                                        log_tail=self.logs_tail,
+                                        what=f"the server in container {self.container_name}")
         except ServerError as exc:
             if error_code(exc.__cause__) == ACCESS_DENIED:
                 exc.hint = (f"the data volume {self.volume_name} was initialised with another root password "
