@@ -11,6 +11,8 @@ table of the connection; after the rollback the row is gone unless something com
 Then the test gets a clear error and its database goes back to the janitor, which restores
 it (provision/restore.py); the next test gets a clean one. Between tests the session is
 reset (``COM_RESET_CONNECTION``: temporary tables, variables and the default database go back).
+As with Django and Rails: InnoDB does not roll back AUTO_INCREMENT (ids used inside a rolled-back
+transaction are not handed out again); tests that assert exact ids use ``mysql_db``.
 """
 from __future__ import annotations
 
