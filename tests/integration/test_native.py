@@ -42,6 +42,16 @@ class TestFirstUp:
         assert any(change.startswith("database ohdevel: created (utf8mb4") for change in data["changes"])
         assert (project.path / ".gitignore").read_text() == "*.pyc\n.devdb/\n"
 
+    def test_the_newest_collation_of_this_server(self, up_project):
+        """The README's promise: UCA 14.0 on MariaDB 10.10+ (Debian's 10.11 here), UCA 9.0 on MySQL 8+."""
+        project, data = up_project
+        version, = query(env_url(project.env_file), "SELECT VERSION()")[0]
+        numbers = tuple(int(part) for part in version.split("-")[0].split(".")[:2])
+        promised = "utf8mb4_0900_ai_ci" if "mariadb" not in version.lower() else (
+            "utf8mb4_uca1400_ai_ci" if numbers >= (10, 10) else "utf8mb4_unicode_520_ci")
+        assert data["proof"]["collation"] == promised
+        assert query(env_url(project.env_file), "SELECT @@collation_database")[0][0] == promised
+
     def test_url_logs_in_with_utf8mb4_and_least_privilege(self, up_project):
         project, _ = up_project
         url = env_url(project.env_file)
