@@ -79,13 +79,14 @@ class Restorer:
     table_ids: str | None = None  # the statement reading InnoDB table ids, when readable
     datadir: Path | None = None
     flavor: str = "mariadb"
+    programs: str = "program_fingerprint"  # or program_fingerprint_mariadb (mysql.proc/event readable)
 
     # --- what is read ------------------------------------------------------------------------
     def snapshot_statements(self, database: str) -> list[str]:
         """Statements (one result set each) whose results ``snapshot()`` reads."""
         values = {"database": database, "prefix": database.replace("_", "\\_") + "/%"}
         out = [] if self.datadir else [self._sql("table_fingerprint", values)]
-        out.append(self._sql("program_fingerprint", values))
+        out.append(self._sql(self.programs, values))
         if self.table_ids and not self.datadir:
             out.append(self._sql(self.table_ids, values))
         if self.method == "pfs":
@@ -190,6 +191,9 @@ def restorer(conn, plan, flavor: str, scratch: str) -> Restorer:
             cursor.execute("SET SESSION information_schema_stats_expiry = 0")
         table_ids = _readable_table_ids(cursor, flavor, template)
         datadir = _visible_datadir(cursor, scratch) if flavor == "mariadb" else None
+        programs = "program_fingerprint"
+        if flavor == "mariadb" and _readable(cursor, "program_fingerprint_mariadb", template):
+            programs = "program_fingerprint_mariadb"
         increments: dict[str, int] = {}
         ai_columns = {row[0] for row in run(cursor, "restore", "auto_increments", {"database": template})
                       if row[1] is not None}
@@ -206,7 +210,8 @@ def restorer(conn, plan, flavor: str, scratch: str) -> Restorer:
             triggers.setdefault(table, []).append((trigger, row[1], _unqualify(row[2], template)))
     found = Restorer(template=template, method=method, tables=[t for t, _ in plan.tables], seeds=dict(plan.seeds),
                      auto_increments=increments, cascades=cascades, triggers=triggers,
-                     mogrify=conn.cursor().mogrify, table_ids=table_ids, datadir=datadir, flavor=flavor)
+                     mogrify=conn.cursor().mogrify, table_ids=table_ids, datadir=datadir, flavor=flavor,
+                     programs=programs)
     log.info("restore: %s finds writes by %s, DDL by %s", template,
              "performance_schema counters" if method == "pfs" else "CHECKSUM TABLE",
              f"the mtime of {datadir}/<database>" if datadir else "information_schema")
@@ -237,6 +242,16 @@ def _readable_table_ids(cursor, flavor: str, template: str) -> str | None:
         log.debug("restore: InnoDB table ids are not readable (%s)", exc)
         return None
     return name if rows else None
+
+
+def _readable(cursor, name: str, database: str) -> bool:
+    try:
+        run(cursor, "restore", name, {"database": database})
+    except Exception as exc:  # no SELECT on mysql.*: information_schema instead
+        if error_code(exc) is None:
+            raise
+        return False
+    return True
 
 
 def _visible_datadir(cursor, scratch: str) -> Path | None:

@@ -51,6 +51,16 @@ SELECT 'events', COUNT(*), BIT_XOR(CAST(CONV(LEFT(SHA2(CONCAT_WS(',',
        QUOTE(EVENT_NAME), QUOTE(REPLACE(EVENT_DEFINITION, %(database)s, ''))), 256), 15), 16, 10) AS UNSIGNED))
   FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %(database)s;
 
+-- name: program_fingerprint_mariadb
+-- the same, read from MariaDB's own tables (half the cost of information_schema; needs SELECT on them)
+SELECT 'routines', COUNT(*), BIT_XOR(CAST(CONV(LEFT(SHA2(CONCAT_WS(',',
+       QUOTE(name), QUOTE(type), QUOTE(body), QUOTE(sql_mode), QUOTE(param_list)), 256), 15), 16, 10) AS UNSIGNED))
+  FROM mysql.proc WHERE db = %(database)s
+UNION ALL
+SELECT 'events', COUNT(*), BIT_XOR(CAST(CONV(LEFT(SHA2(CONCAT_WS(',',
+       QUOTE(name), QUOTE(body), QUOTE(status), QUOTE(interval_value), QUOTE(execute_at)), 256), 15), 16, 10) AS UNSIGNED))
+  FROM mysql.event WHERE db = %(database)s;
+
 -- name: table_ids_mariadb
 -- InnoDB's id of each table: TRUNCATE and table rebuilds make a new one (needs PROCESS)
 SELECT NAME, TABLE_ID FROM information_schema.INNODB_SYS_TABLES WHERE NAME LIKE %(prefix)s;

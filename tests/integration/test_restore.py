@@ -61,8 +61,10 @@ DAMAGE = {
     "new table": ["CREATE TABLE extra (id INT PRIMARY KEY)"],
     "view": ["CREATE OR REPLACE VIEW parent_names AS SELECT name, id FROM parents"],
     "trigger": ["DROP TRIGGER prices_audit"],
+    "routine": ["CREATE PROCEDURE noop() BEGIN SELECT 1; END"],
+    "event": ["CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM notes"],
 }
-DDL = {"alter", "new table", "view", "trigger"}
+DDL = {"alter", "new table", "view", "trigger", "routine", "event"}
 if TRUNCATE_IS_DDL:  # where a new table id or file shows it (TRUNCATE is DDL to MySQL too)
     DDL.add("truncate")
 names = {}
@@ -128,14 +130,15 @@ def run_suite(pytester, server: str, pool: int, truncate_is_ddl: bool = True) ->
     pytester.makeconftest(textwrap.dedent("""
         def pytest_collection_modifyitems(items):
             steps = [i for i in items if "test_step" in i.name]
-            order = {"rows": 0, "failed insert": 1, "truncate": 2, "alter": 3, "new table": 4, "view": 5, "trigger": 6}
+            order = {"rows": 0, "failed insert": 1, "truncate": 2, "alter": 3, "new table": 4, "view": 5, "trigger": 6,
+                     "routine": 7, "event": 8}
             steps.sort(key=lambda i: (order[i.callspec.params["kind"]], i.callspec.params["step"] != "damage"))
             items[:] = steps + [i for i in items if "test_step" not in i.name]
     """))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist",
                                            f"--mysql-server={server}", "--mysql-template=schema.sql",
                                            f"--mysql-pool={pool}")
-    result.assert_outcomes(passed=2 * 7 + 1)
+    result.assert_outcomes(passed=2 * 9 + 1)
 
 
 class TestRestore:
