@@ -85,3 +85,39 @@ def test_an_invalid_user_name_is_refused_before_any_sql(name, tmp_path_factory):
     assume(not USER.fullmatch(name) or name.lower() == "root")
     with pytest.raises(ConfigError):
         load_settings({"project_dir": tmp_path_factory.mktemp("p"), "user": name}, environ={})
+
+
+@pytest.mark.mysql
+@SERVER
+@given(name=st.from_regex(r"[a-z][a-z0-9]{0,6}(_[a-z0-9]{1,4}){1,3}", fullmatch=True))
+def test_a_grant_pattern_covers_exactly_that_database(native_server, name):
+    """'_' is a wildcard in GRANT ... ON `db`.*: grant_pattern escapes it, so the grant covers the
+    name itself and no name that differs where it has a '_' (the server decides)."""
+    from provision.names import grant_pattern
+    from provision.probe import connect
+    from provision.url import DatabaseURL
+
+    user, password = f"g{secrets.token_hex(4)}", secrets.token_hex(8)
+    lookalike = name.replace("_", "x", 1)
+    conn = native_server.connect()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
+            cursor.execute(f"GRANT ALL PRIVILEGES ON `{grant_pattern(name)}`.* TO %s@'127.0.0.1'", (user,))
+        login = connect(DatabaseURL(user=user, password=password, host="127.0.0.1", port=native_server.port),
+                        tls=False)
+        try:
+            with login.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE `{name}`")  # granted
+                cursor.execute(f"DROP DATABASE `{name}`")
+                with pytest.raises(Exception) as refused:
+                    cursor.execute(f"CREATE DATABASE `{lookalike}`")
+                assert refused.value.args[0] == 1044  # access denied to database
+        finally:
+            login.close()
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("DROP USER IF EXISTS %s@'127.0.0.1'", (user,))
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cursor.execute(f"DROP DATABASE IF EXISTS `{lookalike}`")
+        conn.close()
