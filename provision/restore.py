@@ -191,7 +191,7 @@ def restorer(conn, plan, flavor: str, scratch: str) -> Restorer:
     template = plan.template
     with conn.cursor() as cursor:
         method = "pfs" if _counts_writes(cursor) else "checksum"
-        check_lost = method == "pfs" and not _roomy(cursor)
+        check_lost = method == "pfs" and not _roomy(cursor, flavor)
         if flavor == "mysql":  # MySQL 8+ caches information_schema.TABLES.AUTO_INCREMENT for a day
             cursor.execute("SET SESSION information_schema_stats_expiry = 0")
         table_ids = _readable_table_ids(cursor, flavor, template)
@@ -249,12 +249,12 @@ def _readable_table_ids(cursor, flavor: str, template: str) -> str | None:
     return name if rows else None
 
 
-def _roomy(cursor) -> bool:
+def _roomy(cursor, flavor: str) -> bool:
     """performance_schema has room for 100000 tables and handles (our throwaway servers) and has
     lost none: then no write can go uncounted, and the lost counters need no reading per check."""
     cursor.execute("SELECT @@performance_schema_max_table_instances, @@performance_schema_max_table_handles")
     instances, handles = cursor.fetchone()
-    return min(int(instances), int(handles)) >= ROOMY
+    return min(int(instances), int(handles)) >= ROOMY and not int(run(cursor, "restore", f"lost_{flavor}")[0][0])
 
 
 def _readable(cursor, name: str, database: str) -> bool:
