@@ -182,8 +182,8 @@ def floor(server, rounds: int = 300) -> float:
 
 def templates_bench(server, rounds: int) -> dict:
     """Migrating into a fresh database against each way of copying the migrated template."""
-    from provision import templates
-    from provision.ephemeral import Databases
+    from provision.testing import templates
+    from provision.testing.databases import Databases
 
     results: dict = {}
     start = time.perf_counter()
@@ -272,8 +272,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each native suite (median)")
     args = parser.parse_args()
     n = args.tests
-    from provision.ephemeral import docker_available
-    from provision.throwaway import default_image, ephemeral_server
+    from provision.testing.databases import docker_available
+    from provision.testing.servers import default_image, ephemeral_server
 
     docker_ok = not args.no_docker and docker_available()[0]
     image = default_image("mysql")

@@ -48,8 +48,8 @@ QUERY_TX = "mysql_tx.cursor().execute('SELECT COUNT(*) FROM users')"
 
 def load_from_sql(server, rounds: int) -> dict:
     """ms to load the schema from SQL into a new database, and Django's clone, on ``server``."""
-    from provision.ephemeral import Databases
-    from provision.templates import copy_replay
+    from provision.testing.databases import Databases
+    from provision.testing.templates import copy_replay
 
     out: dict = {}
     with Databases(server, template=str(APP), pool=0, restore=False) as databases:
@@ -138,8 +138,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="30 tests, 1 round (a smoke run)")
     args = parser.parse_args()
     n, rounds = (30, 1) if args.quick else (args.tests, args.rounds)
-    from provision.ephemeral import dev_server
-    from provision.throwaway import ephemeral_server
+    from provision.testing.databases import dev_server
+    from provision.testing.servers import ephemeral_server
 
     rows: dict = {"tests": n}
     root = Path(tempfile.mkdtemp(prefix="bench-restore-"))

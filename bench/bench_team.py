@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from provision import leases  # noqa: E402
-from provision.throwaway import find_binary  # noqa: E402
+from provision.testing.servers import find_binary  # noqa: E402
 from tests.integration.team_server import TeamServer  # noqa: E402
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "PYTEST_"))}

@@ -20,7 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name in ("ephemeral_database", "ephemeral_server"):
-        from . import ephemeral
+        from .testing import databases as ephemeral
 
         return getattr(ephemeral, name)
     if name == "load_settings":

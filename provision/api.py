@@ -21,6 +21,7 @@ from .errors import ProvisionError, StateError
 from .probe import server_info
 from .state import StateDir
 from .url import DatabaseURL, app_url
+from .project import app_password, current_url, recorded_backend
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +64,6 @@ class UpResult:
 
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     return settings if settings is not None else load_settings(overrides)
-
-
-def app_password(settings: Settings, state: StateDir) -> str:
-    """--password wins (and is kept for later runs); else a stored or generated one; else empty.
-    A namespaced user on a shared server always gets a generated one unless --password says otherwise."""
-    if settings.password is not None:
-        state.set_secret("app_password", settings.password)
-        return settings.password
-    stored = state.secret("app_password")
-    if stored is not None and not settings.generate_password:
-        return stored
-    if settings.generate_password or settings.namespace:
-        return stored or state.secret("app_password", generate=True) or ""
-    return ""
 
 
 def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | None = None,
@@ -196,13 +183,6 @@ def dry_run(settings: Settings | None = None, **overrides: Any) -> dict[str, Any
     return result
 
 
-def _recorded_backend(state: StateDir, settings: Settings):
-    recorded = state.read()
-    if not recorded.get("backend"):
-        return None
-    return get_backend(recorded["backend"], settings, state)
-
-
 def down(settings: Settings | None = None, **overrides: Any) -> str:
     """Stop the server this project started (data kept); an existing server is left alone."""
     settings = _settings(settings, overrides)
@@ -210,7 +190,7 @@ def down(settings: Settings | None = None, **overrides: Any) -> str:
     if not state.exists():
         return f"nothing to stop: no provision state in {state.path}"
     with state.lock():
-        backend = _recorded_backend(state, settings)
+        backend = recorded_backend(settings, state)
         return backend.stop() if backend else "nothing to stop"
 
 
@@ -221,7 +201,7 @@ def destroy(settings: Settings | None = None, **overrides: Any) -> str:
     if not state.path.exists():
         return f"nothing to destroy: {state.path} does not exist"
     with state.lock():
-        backend = _recorded_backend(state, settings)
+        backend = recorded_backend(settings, state)
         ended = _end_recorded_lease(backend, state.read().get("lease"))
         message = backend.destroy() if backend else "no server recorded"
         if ended:
@@ -310,7 +290,7 @@ def server_log(settings: Settings | None = None, *, lines: int = 40, follow: boo
     """The server's log: its last ``lines`` lines; with ``follow``, then new text as it is written."""
     settings = _settings(settings, overrides)
     state = StateDir(settings.state_path)
-    backend = _recorded_backend(state, settings)
+    backend = recorded_backend(settings, state)
     if backend is None:
         raise StateError(f"no server is set up yet (no state in {state.path})", "run provision up first")
     follow_logs = getattr(backend, "follow_logs", None)  # optional: docker and native have it
@@ -334,23 +314,10 @@ def url_scheme(settings: Settings | None = None, **overrides: Any) -> str:
     return DRIVERS.get(driver, DRIVERS[settings.driver])
 
 
-def current_url(settings: Settings | None = None, state: StateDir | None = None, **overrides: Any) -> DatabaseURL:
-    """The URL of the last successful ``up`` (with its password)."""
-    settings = _settings(settings, overrides)
-    state = state or StateDir(settings.state_path)
-    recorded = state.read()
-    if not recorded.get("backend"):
-        raise StateError(f"no database is set up yet (no state in {state.path})",
-                         "run provision up (or make dev-db) first")
-    return app_url(driver_scheme=DRIVERS[recorded.get("driver", settings.driver)],
-                   user=recorded["user"], password=state.secret("app_password") or "",
-                   host=recorded["host"], port=recorded["port"], database=recorded["database"])
-
-
-# --- the migration workflow (provision/workflow.py, snapshots.py, diagnostics.py) -------------
+# --- the migration workflow (provision/project.py, snapshots.py, doctor/) -------------
 def reset(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
     """Drop and recreate the project's database (same character set, grants kept); prove the URL."""
-    from .workflow import reset as _reset
+    from .project import reset as _reset
 
     return _reset(_settings(settings, overrides))
 
@@ -381,7 +348,7 @@ def snapshot_delete(name: str, settings: Settings | None = None, **overrides: An
 
 def doctor(settings: Settings | None = None, **overrides: Any):
     """Run every check; a Report of findings (status, finding, fix). Changes nothing."""
-    from .diagnostics import doctor as _doctor
+    from .doctor import doctor as _doctor
 
     return _doctor(_settings(settings, overrides))
 
@@ -389,13 +356,13 @@ def doctor(settings: Settings | None = None, **overrides: Any):
 def kill_blockers(ids: list[int] | None = None, settings: Settings | None = None,
                   **overrides: Any) -> list[dict[str, Any]]:
     """End the sessions that block metadata-lock waiters (only ``ids`` when given)."""
-    from .diagnostics import kill_blockers as _kill
+    from .doctor import kill_blockers as _kill
 
     return _kill(_settings(settings, overrides), ids)
 
 
 def shell(settings: Settings | None = None, *, root: bool = False, **overrides: Any) -> int:
     """Run the mysql/mariadb client logged in as the app user (or the admin); its exit code."""
-    from .workflow import run_shell
+    from .project import run_shell
 
     return run_shell(_settings(settings, overrides), root=root)

@@ -63,7 +63,7 @@ class TeamServer:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
-        from provision.throwaway import cached_datadir
+        from provision.testing.servers import cached_datadir
 
         cached = cached_datadir(self.binary)
         shutil.copytree(cached / "state" / "native" / "data", self.directory / "data", symlinks=True)

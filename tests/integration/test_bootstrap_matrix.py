@@ -12,7 +12,7 @@ import secrets
 
 import pytest
 
-from provision.ephemeral import Databases, EphemeralServer
+from provision.testing.databases import Databases, EphemeralServer
 from provision.probe import server_info
 
 from .helpers import env_url, json_out, query

@@ -32,10 +32,8 @@ import docker
 import pymysql
 import pytest
 
-from provision.backends.docker import (
-    IMAGE_LABEL, OWNED_LABEL, PROJECT_LABEL, STATE_LABEL, DockerBackend, arch_warning, normalize_image,
-    resource_names,
-)
+from provision.backends.docker import (IMAGE_LABEL, OWNED_LABEL, PROJECT_LABEL, STATE_LABEL, DockerBackend,
+                                       arch_warning, normalize_image, resource_names)
 from provision.state import StateDir
 
 from ..conftest import IMAGES as MATRIX
@@ -634,7 +632,7 @@ class TestSnapshotsAndShell:
             shared.cli("snapshot", "delete", "indocker")
 
     def test_the_shell_is_the_local_client_on_the_published_port(self, shared):
-        from provision.workflow import open_project
+        from provision.project import open_project
 
         require(bool(shutil.which("mariadb") or shutil.which("mysql")), "no mariadb/mysql client on this machine")
         result = shared.cli("shell", input="SELECT CURRENT_USER(), DATABASE();\n")

@@ -529,7 +529,7 @@ class TestNativeServerFaults:
 
 class TestSourceScan:
     def test_modes_are_found_next_to_sql_mode_only(self, tmp_path):
-        from provision.diagnostics import find_app_sql_modes
+        from provision.doctor.checks import find_app_sql_modes
 
         (tmp_path / "app").mkdir()
         (tmp_path / "app" / "db.py").write_text(

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from provision.ephemeral import Databases, EphemeralServer, Tls, database_name, ephemeral_database, host_tag
-from provision.throwaway import base_dir, ephemeral_server, process_alive, read_record, sweep_servers
-from provision.templates import MARKER, as_template
+from provision.testing.databases import Databases, EphemeralServer, Tls, database_name, ephemeral_database, host_tag
+from provision.testing.reaper import base_dir, process_alive, read_record, sweep_servers
+from provision.testing.servers import ephemeral_server
+from provision.testing.templates import MARKER, as_template
 
 from ..conftest import require
 
@@ -68,7 +69,7 @@ def _owner_process(kind: str, image: str = "") -> tuple[subprocess.Popen, dict]:
     """A separate process that starts an ephemeral server and waits; returns it and the server's record."""
     code = textwrap.dedent(f"""
         import sys
-        from provision.throwaway import start
+        from provision.testing.servers import start
         server = start({kind!r}, image={image!r} or None)
         print(server.directory, flush=True)
         sys.stdin.read()
@@ -125,7 +126,7 @@ class TestReap:
     """A start interrupted before the server pid was recorded is still cleaned up, and only ours."""
 
     def test_unrecorded_server_found_by_its_command_line(self):
-        from provision.throwaway import run_dir, write_record
+        from provision.testing.reaper import run_dir, write_record
 
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
@@ -335,7 +336,7 @@ def write_alembic_project(root: Path) -> Path:
 
 # --- docker ----------------------------------------------------------------------------------
 def _docker_ready(image: str) -> None:
-    from provision.ephemeral import docker_available
+    from provision.testing.databases import docker_available
 
     ok, why = docker_available()
     require(ok, f"docker: {why}")
@@ -364,7 +365,7 @@ def _container(container_id: str):
 
 @pytest.fixture(scope="module")
 def docker_server():
-    from provision.throwaway import default_image
+    from provision.testing.servers import default_image
 
     image = default_image("mysql")
     _docker_ready(image)
@@ -409,7 +410,7 @@ class TestDockerServer:
             second.close()
 
     def test_killed_owner_container_is_removed(self):
-        from provision.throwaway import default_image
+        from provision.testing.servers import default_image
 
         image = default_image("mariadb")
         _docker_ready(image)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.throwaway import base_dir, process_alive
+from provision.testing.reaper import base_dir, process_alive
 
 from ..conftest import require
 from .test_ephemeral import _docker_ready, databases_on, query, wait_for, write_alembic_project
@@ -262,7 +262,8 @@ class TestParallelDocker:
     pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
     def test_hundred_isolated_tests(self, pytester):
-        from provision.throwaway import LABEL, default_image
+        from provision.testing.reaper import LABEL
+        from provision.testing.servers import default_image
 
         image = default_image("mysql")
         _docker_ready(image)
@@ -278,7 +279,8 @@ class TestParallelDocker:
         assert after - before == set()
 
     def test_killed_run_takes_its_container_along(self, pytester):
-        from provision.throwaway import LABEL, default_image
+        from provision.testing.reaper import LABEL
+        from provision.testing.servers import default_image
 
         image = default_image("mariadb")
         _docker_ready(image)

@@ -42,7 +42,7 @@ INSERT INTO prices (amount) VALUES (5);
 
 SUITE = '''
 import pytest
-from provision.templates import fingerprint
+from provision.testing.templates import fingerprint
 
 DAMAGE = {
     "rows": [

@@ -18,9 +18,9 @@ from provision import api
 from provision.config import load_settings
 from provision.errors import ProvisionError
 from provision.probe import connect
-from provision.snapshots import split_statements
+from provision.sqldump import split_statements
 from provision.url import parse
-from provision.workflow import open_project
+from provision.project import open_project
 
 pytestmark = pytest.mark.mysql
 

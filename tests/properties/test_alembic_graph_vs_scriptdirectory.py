@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provision.alembic_scripts import Migrations, load_graph
+from provision.doctor.alembic_scripts import Migrations, load_graph
 
 BODIES = [
     "op.create_table('t_{n}', sa.Column('id', sa.Integer(), primary_key=True))",

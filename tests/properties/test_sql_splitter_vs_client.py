@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from provision.client_tools import local_command
-from provision.snapshots import split_statements
+from provision.sqldump import split_statements
 
 from ..conftest import require
 

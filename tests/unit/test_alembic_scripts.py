@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.alembic_scripts import find_migrations, load_graph, parse_script
+from provision.doctor.alembic_scripts import find_migrations, load_graph, parse_script
 
 
 def write(path: Path, text: str) -> Path:

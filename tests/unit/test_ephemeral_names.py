@@ -8,15 +8,8 @@ import textwrap
 
 import pytest
 
-from provision.ephemeral import (
-    DEFAULT_PREFIX,
-    database_name,
-    host_tag,
-    is_orphan,
-    like_pattern,
-    parse_name,
-    worker_id,
-)
+from provision.testing.databases import (DEFAULT_PREFIX, database_name, host_tag, is_orphan, like_pattern,
+                                         parse_name, worker_id)
 from provision.errors import ConfigError
 
 
@@ -93,7 +86,7 @@ class TestTemplates:
     """A template is data: its kind comes from what was given, its key from its files."""
 
     def test_kinds(self, tmp_path):
-        from provision.templates import as_template
+        from provision.testing.templates import as_template
 
         sql = tmp_path / "schema.sql"
         sql.write_text("CREATE TABLE t (id INT);\n")
@@ -108,14 +101,14 @@ class TestTemplates:
         assert as_template(lambda db: None).kind == "callable"
 
     def test_unknown_template_says_what_works(self, tmp_path):
-        from provision.templates import as_template
+        from provision.testing.templates import as_template
 
         with pytest.raises(ConfigError) as info:
             as_template(tmp_path / "nothing.txt")
         assert "alembic.ini" in info.value.hint
 
     def test_key_follows_file_contents_and_server_version(self, tmp_path):
-        from provision.templates import as_template
+        from provision.testing.templates import as_template
 
         (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/migrations\n")
         versions = tmp_path / "migrations" / "versions"
@@ -132,7 +125,7 @@ class TestTemplates:
         assert template.database_name("ohdevel", "10.11.6").startswith(f"ohdevel_tpl_{template.family}_")
 
     def test_copy_plan_statements_unqualify_and_drop_definer(self):
-        from provision.templates import CopyPlan, _unqualify
+        from provision.testing.templates import CopyPlan, _unqualify
 
         view = ("CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS "
                 "select `tpl_x`.`t`.`id` AS `id` from `tpl_x`.`t`")
@@ -156,7 +149,7 @@ class TestCheapImports:
     def test_plugin_and_api_import_no_driver(self):
         code = textwrap.dedent("""
             import sys
-            import provision.pytest_plugin, provision.ephemeral, provision.throwaway, provision.templates
+            import provision.testing.plugin, provision.testing.databases, provision.testing.servers, provision.testing.templates
             heavy = sorted(m for m in ("pymysql", "docker", "testcontainers", "sqlalchemy", "alembic")
                            if m in sys.modules)
             print(",".join(heavy))
@@ -165,7 +158,7 @@ class TestCheapImports:
         assert out.strip() == ""
 
     def test_api_names_are_the_functions_after_every_import(self):
-        code = ("import provision, provision.ephemeral, provision.throwaway, provision.pytest_plugin\n"
+        code = ("import provision, provision.testing.databases, provision.testing.servers, provision.testing.plugin\n"
                 "from contextlib import AbstractContextManager\n"
                 "print(callable(provision.ephemeral_server), callable(provision.ephemeral_database))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from provision import cli
+from provision.cli.app import as_typed
 
 HINT = "install a server: apt-get install -y mariadb-server (or let provision do it: provision up --install --yes)"
 
@@ -17,9 +17,9 @@ class TestAsTyped:
         monkeypatch.setattr(sys, "argv", [str(script)])
         monkeypatch.setenv("PATH", "/nonexistent")
         monkeypatch.delenv("MAKELEVEL", raising=False)
-        assert cli.as_typed(HINT).endswith("(or let provision do it: .venv/bin/provision up --install --yes)")
+        assert as_typed(HINT).endswith("(or let provision do it: .venv/bin/provision up --install --yes)")
         # words that are not a command stay as they are
-        assert cli.as_typed("provision's server of /x") == "provision's server of /x"
+        assert as_typed("provision's server of /x") == "provision's server of /x"
 
     def test_on_path_it_stays_provision(self, tmp_path, monkeypatch):
         script = tmp_path / "provision"
@@ -28,10 +28,10 @@ class TestAsTyped:
         monkeypatch.setattr(sys, "argv", [str(script)])
         monkeypatch.setenv("PATH", str(tmp_path))
         monkeypatch.delenv("MAKELEVEL", raising=False)
-        assert cli.as_typed(HINT) == HINT
+        assert as_typed(HINT) == HINT
 
     def test_under_make_the_install_yes_is_make_dev_db_yes(self, tmp_path, monkeypatch):
         monkeypatch.setattr(sys, "argv", [str(tmp_path / "provision")])
         monkeypatch.setenv("PATH", str(tmp_path))
         monkeypatch.setenv("MAKELEVEL", "1")
-        assert "make dev-db YES=1" in cli.as_typed(HINT)
+        assert "make dev-db YES=1" in as_typed(HINT)

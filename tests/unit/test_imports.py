@@ -14,7 +14,7 @@ PROGRAMS = {
         "try:\n    provision.cli.app()\nexcept SystemExit:\n    pass\n"
     ),
     "import provision": "import provision\n",
-    "import provision.pytest_plugin": "import provision.pytest_plugin\n",
+    "import provision.testing.plugin": "import provision.testing.plugin\n",
 }
 
 

@@ -15,30 +15,27 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
-from .alembic_scripts import Graph, Migrations, find_migrations, load_graph
-from .bootstrap import app_hosts, held_patterns, runner_databases
-from .config import DRIVERS, Settings
-from .envfile import read_key
-from .errors import ProvisionError
-from .ports import is_listening, port_holder
-from .probe import Server, ServerInfo, connect, describe_login_error, error_code, server_info
-from .sql import run
-from .state import StateDir
-from .url import DatabaseURL, parse
-from .workflow import recorded_backend
+from ..bootstrap import app_hosts, held_patterns, runner_databases
+from ..config import DRIVERS, Settings
+from ..envfile import read_key
+from ..errors import ProvisionError
+from ..ports import is_listening, port_holder
+from ..probe import connect, describe_login_error, error_code
+from ..sql import run
+from ..url import DatabaseURL, parse
+from .findings import ERROR, OK, SKIP, WARN, Check, Context, Finding, Report, is_local, load_context
+from .alembic import check_migrations
+from .locks import check_locks
 
 log = logging.getLogger(__name__)
 
-OK, WARN, ERROR, SKIP = "ok", "warn", "error", "skip"
 
 MIB = 1024 * 1024
 DISK_ERROR = 512 * MIB
 DISK_WARN = 2048 * MIB
-IDLE_TRANSACTION_WARN = 60  # seconds an idle session may keep a transaction open before we mention it
 
 KNOWN_MODES = {
     "ALLOW_INVALID_DATES", "ANSI", "ANSI_QUOTES", "DB2", "EMPTY_STRING_IS_NULL", "ERROR_FOR_DIVISION_BY_ZERO",
@@ -63,68 +60,9 @@ PLUGIN_NEEDS = {
 }
 
 
-@dataclass
-class Finding:
-    check: str
-    status: str  # ok, warn, error, skip
-    finding: str
-    fix: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Report:
-    findings: list[Finding]
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.status == ERROR for f in self.findings)
-
-    def by_check(self, check: str) -> list[Finding]:
-        return [f for f in self.findings if f.check == check]
-
-    def blockers(self) -> list[dict[str, Any]]:
-        return [b for f in self.by_check("locks") for b in f.details.get("blockers", [])]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "findings": [asdict(f) for f in self.findings]}
-
-
-@dataclass
-class Context:
-    """What the checks share: settings, recorded state, and connections opened once."""
-
-    settings: Settings
-    state: StateDir
-    recorded: dict[str, Any]
-    backend: Any = None
-    server: Server | None = None
-    admin: Any = None  # an open admin connection, or None
-    info: ServerInfo | None = None
-    app_url: DatabaseURL | None = None
-    url_source: str = ""
-    admin_error: BaseException | None = None
-    _python_missing: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def database(self) -> str | None:
-        return self.recorded.get("database") or (self.app_url.database if self.app_url else None)
-
-    @property
-    def user(self) -> str | None:
-        return self.recorded.get("user") or (self.app_url.user if self.app_url else None)
-
-    def conn(self):
-        """A connection that can read the project database's metadata: the admin's, else None."""
-        return self.admin
-
-
-Check = Callable[[Context], Iterator[Finding]]
-
-
 # --- entry points --------------------------------------------------------------------------
 def doctor(settings: Settings) -> Report:
-    ctx = _context(settings)
+    ctx = load_context(settings)
     findings: list[Finding] = []
     try:
         for check in CHECKS:
@@ -142,66 +80,6 @@ def doctor(settings: Settings) -> Report:
     return Report(findings)
 
 
-def kill_blockers(settings: Settings, ids: list[int] | None = None) -> list[dict[str, Any]]:
-    """End the sessions that block metadata-lock waiters now (only those in ``ids`` when given)."""
-    ctx = _context(settings)
-    if ctx.admin is None:
-        return []
-    killed = []
-    try:
-        for finding in check_locks(ctx):
-            for blocker in finding.details.get("blockers", []):
-                if ids is not None and blocker["id"] not in ids:
-                    continue
-                with ctx.admin.cursor() as cursor:
-                    try:
-                        run(cursor, "diagnostics", "kill", {"id": blocker["id"]})
-                    except Exception as exc:
-                        if error_code(exc) != 1094:  # unknown thread: it ended by itself
-                            raise
-                killed.append(blocker)
-                log.info("killed session %s (%s)", blocker["id"], blocker["user"])
-    finally:
-        ctx.admin.close()
-    return killed
-
-
-def _context(settings: Settings) -> Context:
-    state = StateDir(settings.state_path)
-    recorded = state.read()
-    ctx = Context(settings, state, recorded)
-    if recorded.get("backend"):
-        ctx.backend = recorded_backend(settings, state, recorded)
-        locate = getattr(ctx.backend, "server", None)
-        ctx.server = locate() if locate else None
-        from .api import current_url
-
-        ctx.app_url = current_url(settings, state)
-        ctx.url_source = f"the state in {state.path}"
-    else:
-        env_value = read_key(settings.env_path, settings.env_key) or os.environ.get(settings.env_key)
-        if env_value:
-            with contextlib.suppress(Exception):
-                ctx.app_url = parse(env_value)
-                ctx.url_source = f"{settings.env_key} in {settings.env_path}"
-    if ctx.server is not None:
-        try:
-            # a port held by something that accepts but never greets must not hang the doctor
-            ctx.admin = ctx.server.connect(timeout=3, read_timeout=3)
-            ctx.admin._read_timeout = 30  # PyMySQL applies it per read; queries may take longer
-            ctx.info = server_info(ctx.admin)
-        except Exception as exc:
-            if error_code(exc) is None and not isinstance(exc, OSError):
-                raise
-            ctx.admin_error = exc
-            ctx.admin = None
-    return ctx
-
-
-def _local(ctx: Context) -> bool:
-    return ctx.server.local if ctx.server else bool(ctx.app_url and ctx.app_url.host in ("127.0.0.1", "localhost"))
-
-
 # --- server, backend, port, files, disk ------------------------------------------------------
 def check_state(ctx: Context) -> Iterator[Finding]:
     if ctx.recorded.get("backend"):
@@ -216,7 +94,7 @@ def check_state(ctx: Context) -> Iterator[Finding]:
 
 
 def _what_up_would_do(ctx: Context) -> str:
-    from .choose import choose
+    from ..choose import choose
 
     try:
         choice = choose(ctx.settings, ctx.state, reserve=False)
@@ -359,7 +237,7 @@ def check_app_login(ctx: Context) -> Iterator[Finding]:
         yield Finding("app_login", SKIP, "no URL to log in with", "provision up")
         return
     try:
-        conn = connect(ctx.app_url, tls=not _local(ctx), timeout=3, read_timeout=3)
+        conn = connect(ctx.app_url, tls=not is_local(ctx), timeout=3, read_timeout=3)
     except Exception as exc:
         code = error_code(exc)
         if code is None and not isinstance(exc, (RuntimeError, NotImplementedError, ImportError)):
@@ -437,7 +315,7 @@ def check_user_hosts(ctx: Context) -> Iterator[Finding]:
 
 def check_test_grants(ctx: Context) -> Iterator[Finding]:
     """The app's test runner can make its test databases: the user holds each pattern on each host."""
-    from .names import shown_pattern
+    from ..names import shown_pattern
 
     conn = ctx.conn()
     if conn is None or not ctx.user or not ctx.database or ctx.info is None:
@@ -600,281 +478,6 @@ def find_app_sql_modes(project_dir: Path, *, exclude: Path | None = None, max_fi
                         if place not in found.setdefault(token, []):
                             found[token].append(place)
     return found
-
-
-# --- Alembic ---------------------------------------------------------------------------------
-def check_migrations(ctx: Context) -> Iterator[Finding]:
-    yield from alembic_findings(ctx.settings.project_dir, ctx.conn(), ctx.database, ctx.settings)
-
-
-def alembic_findings(project_dir: Path, conn, database: str | None, settings: Settings | None = None
-                     ) -> Iterator[Finding]:
-    migrations = find_migrations(project_dir)
-    if migrations is None:
-        yield Finding("alembic", SKIP, f"no Alembic migrations in {project_dir} (no alembic.ini with "
-                      "script_location, no migrations/versions/)")
-        return
-    graph = load_graph(migrations)
-    where = f"{migrations.root} (from {migrations.source})"
-    for problem in graph.problems:
-        yield Finding("migrations", ERROR, problem, "fix or remove that script; git log -- "
-                      f"{migrations.version_dirs[0]} shows where it came from")
-    if not graph.scripts:
-        yield Finding("alembic", SKIP, f"{where} has no migration scripts yet", migrations.autogenerate())
-        return
-    heads = graph.heads
-    if len(heads) > 1:
-        described = ", ".join(_describe_rev(graph, h) for h in heads)
-        merge = (migrations.cmd("merge", "-m", "merge heads", *heads) if migrations.command != "alembic"
-                 else migrations.cmd("merge", "-m", "merge heads", "heads"))
-        yield Finding("migrations", ERROR, f"{len(heads)} heads in {where}: {described} (two branches each added a "
-                      "migration; upgrade stops with 'Multiple head revisions')", merge, {"heads": heads})
-    else:
-        yield Finding("migrations", OK, f"{len(graph.scripts)} migrations in {where}, head {heads[0]}",
-                      details={"heads": heads, "count": len(graph.scripts)})
-    if conn is None or not database:
-        return
-    yield _database_vs_scripts(conn, database, graph, migrations, settings)
-
-
-def _describe_rev(graph: Graph, rev: str) -> str:
-    script = graph.scripts.get(rev)
-    return f"{rev} ({script.message})" if script and script.message else rev
-
-
-def _database_vs_scripts(conn, database: str, graph: Graph, migrations: Migrations,
-                         settings: Settings | None) -> Finding:
-    from .snapshots import alembic_revisions
-
-    with conn.cursor() as cursor:
-        tables = {name.lower() for name, kind in run(cursor, "workflow", "tables", {"database": database})
-                  if kind == "BASE TABLE"}
-        recorded = alembic_revisions(cursor, database)
-        columns = set(run(cursor, "diagnostics", "columns", {"database": database}))
-    tables.discard("alembic_version")
-    heads = graph.heads
-    head_text = heads[0] if len(heads) == 1 else "heads"
-    tracks_tables = any(s.creates for s in graph.scripts.values())
-    matches = graph.matching_revisions(tables, columns) if tracks_tables else []
-    looks_like = matches[-1] if matches else None
-    details: dict[str, Any] = {"database_revision": recorded, "heads": heads, "tables": sorted(tables),
-                               "looks_like": looks_like}
-    upgrade = migrations.upgrade()
-
-    if not recorded:
-        pending = graph.pending([])
-        if not tables:
-            return Finding("alembic", WARN, f"{database} is empty and no migration was applied: "
-                           f"{len(pending)} migration(s) to apply", upgrade, details)
-        stamp_to = looks_like or head_text
-        if looks_like in (None, "base"):
-            stamp_to = head_text
-        then = f" && {upgrade}" if stamp_to not in heads and stamp_to != "heads" else ""
-        what = ("it matches the tables of revision " + _describe_rev(graph, stamp_to)) if looks_like else (
-            "check that they match the newest migration first")
-        no_table = "alembic_version is empty" if recorded == [] else "there is no alembic_version table"
-        return Finding("alembic", ERROR, f"{database} has {len(tables)} tables ({_names(tables)}) but {no_table}: "
-                       "upgrade would run every migration again and fail ('Table ... already exists'); "
-                       f"{what}", migrations.cmd("stamp", stamp_to) + then, details)
-
-    unknown = [rev for rev in recorded if graph.resolve(rev) is None]
-    if unknown:
-        fix = _unknown_revision_fix(unknown, graph, migrations, settings)
-        return Finding("alembic", ERROR, f"{database} is at revision {', '.join(unknown)}, which the migrations of "
-                       "this branch do not know (switched branch? a migration that exists only on another branch "
-                       "was applied)", fix, details)
-    current = [graph.resolve(rev) for rev in recorded]
-    pending = graph.pending(current)
-    details["pending"] = pending
-    expected = graph.expected_tables(current)
-    consistent = not tracks_tables or (expected == tables and graph.expected_columns(current) <= columns)
-    if not consistent:
-        missing = sorted(expected - tables)
-        extra = sorted(tables - expected)
-        difference = "; ".join(part for part in (f"missing {_names(missing)}" if missing else "",
-                                                 f"not expected yet {_names(extra)}" if extra else "") if part)
-        if looks_like is not None:
-            target = looks_like if looks_like == "base" else _describe_rev(graph, looks_like)
-            after = graph.pending([] if looks_like == "base" else [looks_like])
-            then = f" && {upgrade}" if after else ""
-            error = ("'Table ... doesn't exist'" if missing else "'Table ... already exists'")
-            return Finding("alembic", ERROR,
-                           f"alembic_version says {', '.join(current)} but the tables ({difference}) look like "
-                           f"revision {target}: upgrade would run the wrong migrations and fail ({error})",
-                           migrations.cmd("stamp", looks_like) + then, details)
-        return Finding("alembic", WARN,
-                       f"{database} is at {', '.join(current)} but its tables differ from what the migrations "
-                       f"up to it create ({difference}); upgrade may fail",
-                       f"rebuild it from the migrations: provision reset --yes && {upgrade}", details)
-    if pending:
-        return Finding("alembic", WARN,
-                       f"{len(pending)} migration(s) not applied ({', '.join(pending[:5])}): {database} is at "
-                       f"{', '.join(current)}, the head is {', '.join(heads)}; until then "
-                       f"'{migrations.autogenerate()}' stops with 'Target database is not up to date'",
-                       upgrade, details)
-    return Finding("alembic", OK, f"{database} is up to date at {', '.join(current)}", details=details)
-
-
-def _names(names) -> str:
-    names = sorted(names)
-    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-
-
-def _unknown_revision_fix(unknown: list[str], graph: Graph, migrations: Migrations, settings: Settings | None) -> str:
-    fixes = []
-    if settings is not None:
-        from .snapshots import list_snapshots
-
-        for snap in list_snapshots(settings):
-            revision = snap.get("alembic_revision")
-            if revision is not None and all(graph.resolve(r) for r in revision):
-                fixes.append(f"provision snapshot restore {snap['name']}   (taken at "
-                             f"{','.join(revision) or 'no revision'} on {snap.get('git_branch') or '?'})")
-                break
-    branches = _branches_with(migrations.root, unknown[0])
-    if branches:
-        fixes.append(f"git checkout {branches[0]} && {migrations.cmd('downgrade', '-1')}   (undo it where it "
-                     "is known), then come back")
-    fixes.append(f"provision reset --yes && {migrations.upgrade()}   (rebuild; the data is lost)")
-    return "  or  ".join(fixes)
-
-
-def _branches_with(folder: Path, revision: str) -> list[str]:
-    """Local branches whose tree mentions ``revision`` (a migration file defines it there)."""
-    try:
-        refs = subprocess.run(["git", "-C", str(folder), "for-each-ref", "--format=%(refname:short)", "refs/heads"],
-                              capture_output=True, text=True, timeout=10)
-        if refs.returncode != 0:
-            return []
-        found = []
-        for branch in refs.stdout.split():
-            hit = subprocess.run(["git", "-C", str(folder), "grep", "-l", "-F", revision, branch, "--", "."],
-                                 capture_output=True, text=True, timeout=10)
-            if hit.returncode == 0 and hit.stdout.strip():
-                found.append(branch)
-        return found
-    except (OSError, subprocess.SubprocessError):
-        return []
-
-
-# --- metadata locks -------------------------------------------------------------------------
-def check_locks(ctx: Context) -> Iterator[Finding]:
-    conn = ctx.conn()
-    if conn is None:
-        return
-    with conn.cursor() as cursor:
-        own = conn.thread_id()
-        sessions = {row[0]: _session(row) for row in run(cursor, "diagnostics", "processlist") if row[0] != own}
-        transactions = {row[0]: {"trx_started": str(row[1]), "trx_age": int(row[2] or 0), "trx_query": row[3]}
-                        for row in run(cursor, "diagnostics", "open_transactions")}
-        for session_id, trx in transactions.items():
-            if session_id in sessions:
-                sessions[session_id].update(trx)
-        waiters = [s for s in sessions.values() if "metadata lock" in (s["state"] or "").lower()
-                   and (ctx.database is None or s["db"] == ctx.database or ctx.database in (s["info"] or ""))]
-        if not waiters:
-            idle = [s for s in sessions.values() if s["command"] == "Sleep" and s.get("trx_age", 0)
-                    >= IDLE_TRANSACTION_WARN and (ctx.database is None or s["db"] in (ctx.database, None))]
-            if idle:
-                yield Finding("locks", WARN, "no session waits for a lock, but " + "; ".join(
-                    f"session {s['id']} ({s['user']}@{s['host']}) has been idle in an open transaction for "
-                    f"{s['trx_age']} s" for s in idle[:3]) + ": the next ALTER on a table it read will wait for it",
-                    "commit or roll back in that client, or KILL " + str(idle[0]["id"]),
-                    {"idle_transactions": idle})
-            else:
-                yield Finding("locks", OK, "no session waits for a metadata lock")
-            return
-        edges, source = _lock_edges(cursor, waiters, sessions)
-    blockers: dict[int, dict[str, Any]] = {}
-    lines = []
-    for waiter in waiters:
-        holding = [sessions[b] for b, obj in edges.get(waiter["id"], []) if b in sessions]
-        objects = sorted({obj for _b, obj in edges.get(waiter["id"], []) if obj})
-        on = f" on {', '.join(objects)}" if objects else ""
-        query = _short(waiter["info"])
-        if holding:
-            names = "; ".join(_describe_session(s) for s in holding)
-            lines.append(f"session {waiter['id']} ({query}) has waited {waiter['time']} s for a metadata lock{on} "
-                         f"held by {names}")
-            for s in holding:
-                blockers[s["id"]] = s
-        else:
-            lines.append(f"session {waiter['id']} ({query}) has waited {waiter['time']} s for a metadata lock{on}; "
-                         "the holder cannot be seen")
-    ids = sorted(blockers)
-    if ids:
-        fix = (f"provision doctor --kill-blockers   (asks, then ends session{'s' if len(ids) > 1 else ''} "
-               f"{', '.join(map(str, ids))});  or KILL {ids[0]};  or commit/roll back in the client that holds it")
-    else:
-        fix = ("find the session with an open transaction in SHOW PROCESSLIST and end it; for exact holders "
-               "enable performance_schema (MySQL) or INSTALL SONAME 'metadata_lock_info' (MariaDB)")
-    likely = " (likely: sessions with a transaction open since before the wait; the server shows no lock table)" \
-        if source == "innodb_trx" and ids else ""
-    yield Finding("locks", ERROR, "; ".join(lines) + likely + ". A migration that hangs is waiting like this.",
-                  fix, {"waiters": waiters, "blockers": [blockers[i] for i in ids], "source": source})
-
-
-def _session(row) -> dict[str, Any]:
-    session_id, user, host, db, command, time, state, info = row
-    return {"id": int(session_id), "user": user, "host": (host or "").rsplit(":", 1)[0], "db": db,
-            "command": command, "time": int(time or 0), "state": state, "info": info}
-
-
-def _describe_session(s: dict[str, Any]) -> str:
-    if s["command"] == "Sleep":
-        doing = f"idle for {s['time']} s" + (f" in a transaction open for {s['trx_age']} s"
-                                             if "trx_age" in s else "")
-    else:
-        doing = f"running {_short(s['info'])} for {s['time']} s"
-    return f"session {s['id']} (user {s['user']}@{s['host']}, {doing})"
-
-
-def _short(text: str | None, limit: int = 70) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _lock_edges(cursor, waiters, sessions) -> tuple[dict[int, list[tuple[int, str]]], str]:
-    """waiter id -> [(blocking session id, 'schema.table')], and where that came from."""
-    waiting_ids = {w["id"] for w in waiters}
-    edges: dict[int, list[tuple[int, str]]] = {}
-    with contextlib.suppress(Exception):
-        if run(cursor, "diagnostics", "performance_schema_on")[0][0]:
-            rows = run(cursor, "diagnostics", "pfs_lock_waits")
-            for waiting, schema, table, blocking, _kind in rows:
-                if waiting in waiting_ids and blocking != waiting:
-                    edges.setdefault(int(waiting), []).append((int(blocking), f"{schema}.{table}"))
-            if edges:
-                return _prefer_non_waiting(edges, waiting_ids), "performance_schema"
-    with contextlib.suppress(Exception):
-        if run(cursor, "diagnostics", "mdl_plugin_active"):
-            held: dict[tuple[str, str], set[int]] = {}
-            for thread, _mode, schema, table in run(cursor, "diagnostics", "mdl_info"):
-                held.setdefault((schema, table), set()).add(int(thread))
-            for waiter in waiters:
-                for obj, threads in held.items():
-                    if waiter["id"] in threads:
-                        for other in threads - {waiter["id"]}:
-                            edges.setdefault(waiter["id"], []).append((other, ".".join(obj)))
-            if edges:
-                return _prefer_non_waiting(edges, waiting_ids), "metadata_lock_info"
-    # no lock tables: sessions whose transaction began before the waiter started waiting
-    for waiter in waiters:
-        for s in sessions.values():
-            if s["id"] in waiting_ids or "trx_age" not in s:
-                continue
-            if s["trx_age"] >= waiter["time"]:
-                edges.setdefault(waiter["id"], []).append((s["id"], ""))
-    return edges, "innodb_trx"
-
-
-def _prefer_non_waiting(edges, waiting_ids):
-    """A queued waiter holds locks too; name the sessions that are not waiting when there are any."""
-    result = {}
-    for waiter, pairs in edges.items():
-        active = [(b, o) for b, o in pairs if b not in waiting_ids]
-        result[waiter] = active or pairs
-    return result
 
 
 CHECKS: list[Check] = [

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .errors import ConfigError, ProvisionError
-from .names import quote
-from .sql import render, run
+from ..errors import ConfigError, ProvisionError
+from ..names import quote
+from ..sql import render, run
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _script_location(ini: Path) -> Path:
 def sqlalchemy_url(url) -> str:
     from dataclasses import replace
 
-    from .url import parsed
+    from ..url import parsed
 
     return str(replace(parsed(url), scheme="mysql+pymysql"))
 

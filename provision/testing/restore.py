@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .names import quote
-from .probe import error_code
-from .sql import render, run
+from ..names import quote
+from ..probe import error_code
+from ..sql import render, run
 
 log = logging.getLogger(__name__)
 

@@ -31,13 +31,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import collations
-from .errors import ConfigError, ServerError
-from .names import quote, validate_database
-from .probe import Server, connect, describe_login_error, error_code, server_info
-from .sql import render, run
-from .throwaway import EphemeralServer, ephemeral_server, process_alive
-from .url import DatabaseURL, URLString, parse
+from .. import collations
+from ..errors import ConfigError, ServerError
+from ..names import quote, validate_database
+from ..probe import Server, connect, describe_login_error, error_code, server_info
+from ..sql import render, run
+from .servers import EphemeralServer, ephemeral_server
+from .reaper import base_dir, process_alive, reap, run_dir, sweep_servers
+from ..url import DatabaseURL, URLString, parse
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ class Databases:
         The lease names the prefix of this process's database names and is registered before
         any is made; a thread of this process renews it, so a run killed with -9 stops renewing.
         """
-        from . import leases
+        from .. import leases
 
         if self.ephemeral is None or self.ephemeral.kind not in ("native", "docker"):  # throwaway: no one else
             self.reaped = [r.to_dict() for r in leases.reap(self.conn, purpose="test")]
@@ -327,7 +328,7 @@ class Databases:
             self.lease_lost = self.renewer.lost.is_set()
             self.renewer = None
         if self.lease is not None and not self.kept:
-            from . import leases
+            from .. import leases
 
             leases.release(self.conn, self.lease.name, self.lease.token)  # kept databases: reaped after the TTL
             self.lease = None
@@ -486,10 +487,10 @@ class Databases:
 # --- servers --------------------------------------------------------------------------------------
 def dev_server(project_dir: Path | None = None) -> EphemeralServer | None:
     """The project's dev server (``provision up``), when its state exists and its URL logs in."""
-    from .api import current_url
-    from .config import load_settings
-    from .errors import ProvisionError
-    from .state import StateDir
+    from ..project import current_url
+    from ..config import load_settings
+    from ..errors import ProvisionError
+    from ..state import StateDir
 
     try:
         settings = load_settings({"project_dir": project_dir} if project_dir else {})
@@ -566,7 +567,7 @@ def open_server(spec: str = "auto", *, image: str | None = None, project_dir: Pa
         raise ConfigError(f"unknown --mysql-server {spec!r}",
                           "use auto, native, docker, dev, or an admin URL mysql://root:PASSWORD@HOST:PORT/")
     if spec == "auto" and template:
-        from .throwaway import find_binary
+        from .servers import find_binary
 
         if find_binary(search_path) is not None:
             spec = "native"
@@ -580,21 +581,21 @@ def open_server(spec: str = "auto", *, image: str | None = None, project_dir: Pa
                               "run provision up (make dev-db) first, or use --mysql-server=native")
     kind = spec
     if spec == "auto":
-        from .throwaway import find_binary
+        from .servers import find_binary
 
         if find_binary(search_path) is not None:
             kind = "native"
         else:
             ok, why = docker_available()
             if not ok:
-                from .backends.native import install_hint
+                from ..backends.native import install_hint
 
                 raise ServerError(f"no server for test databases: no dev server, no mysqld/mariadbd, and {why}",
                                   install_hint() + "; or pass --mysql-server=mysql://root:PASSWORD@HOST:PORT/")
             kind = "docker"
-    from . import throwaway as servers
+    from . import servers
 
-    servers.sweep_servers()
+    sweep_servers()
     if share_key is None:
         with ephemeral_server(kind, image, search_path=search_path, count_writes=template) as server:
             yield server
@@ -606,14 +607,14 @@ def _shared(servers, kind: str, image: str | None, key: str, owner_pid: int, sea
             count_writes: bool = False):
     import fcntl
 
-    lock_path = servers.base_dir() / f"lock-{key}"
+    lock_path = base_dir() / f"lock-{key}"
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = EphemeralServer.attach(servers.run_dir(key))
+        found = EphemeralServer.attach(run_dir(key))
         if found is not None:
             return found
-        if servers.run_dir(key).exists():  # a failed start of a sibling: start afresh
-            servers.reap(servers.run_dir(key))
+        if run_dir(key).exists():  # a failed start of a sibling: start afresh
+            reap(run_dir(key))
         server = servers.start(kind, image=image, owner_pid=owner_pid, key=key, search_path=search_path,
                                count_writes=count_writes)
         server.owned = False  # the owner (the xdist controller) or its watchdog removes it

@@ -97,8 +97,8 @@ def options(config: pytest.Config) -> Options:
         raise pytest.UsageError(f"--mysql-restore must be on or off, not {restore!r}")
     ttl = value("ttl") or None
     if ttl is not None:
-        from .config import parse_ttl
-        from .errors import ConfigError
+        from ..config import parse_ttl
+        from ..errors import ConfigError
 
         try:
             ttl = parse_ttl(ttl)
@@ -124,7 +124,7 @@ class _Controller:
     def finish(self) -> None:
         if not self.workers:
             return  # no xdist workers: nothing was shared
-        from .throwaway import reap, run_dir
+        from .reaper import reap, run_dir
 
         reap(run_dir(self.key))  # also removes the start lock; a no-op when no worker started one
 
@@ -145,7 +145,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def mysql_server(request: pytest.FixtureRequest):
     """The server test databases live on (an ``EphemeralServer``: ``.url``, ``.kind``, ``.flavor``)."""
-    from .ephemeral import open_server
+    from .databases import open_server
 
     config = request.config
     opts = options(config)
@@ -159,7 +159,7 @@ def mysql_server(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def mysql_app_settings(request: pytest.FixtureRequest):
     """The app's provision settings (``[tool.provision]``, ``PROVISION_*``): its driver and env key."""
-    from .config import load_settings
+    from ..config import load_settings
 
     return load_settings(project_dir=request.config.rootpath)
 
@@ -167,8 +167,8 @@ def mysql_app_settings(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def mysql_databases(request: pytest.FixtureRequest, mysql_server, mysql_app_settings):
     """The session's janitor (``provision.ephemeral.Databases``): makes, copies and drops databases."""
-    from .api import url_scheme
-    from .ephemeral import Databases
+    from ..api import url_scheme
+    from .databases import Databases
 
     opts = options(request.config)
     # the test URLs have the dev URL's scheme (mysql:// or mysql+pymysql://): the app's config sees one shape
@@ -191,7 +191,7 @@ def mysql_db(mysql_databases):
 @pytest.fixture(scope="session")
 def mysql_tx_connection(mysql_databases):
     """The session's rolled-back connection (``provision.rollback.RolledBack``) behind ``mysql_tx``."""
-    from .rollback import RolledBack
+    from ..rollback import RolledBack
 
     rolled = RolledBack(mysql_databases)
     yield rolled
@@ -205,7 +205,7 @@ def mysql_tx(mysql_tx_connection):
     which commits implicitly) gets an error; use ``mysql_db`` for those."""
     conn = mysql_tx_connection.begin()
     yield conn
-    from .errors import ProvisionError
+    from ..errors import ProvisionError
 
     try:
         mysql_tx_connection.end()

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import Debug, _run, _setup_logging, app
+from .app import Debug, _run, _setup_logging, app
 
 
 @app.command()
@@ -30,7 +30,7 @@ def init(
     """Add `make dev-db` to this app: Makefile targets, the dev dependency, \\[tool.provision], .env.example,
     .gitignore. Only what is missing; a second run changes nothing."""
     _setup_logging(debug)
-    from . import adopt
+    from .. import adopt
 
     plan = _run(debug, lambda: adopt.plan(project_dir, source=source, database=database, user=user, driver=driver))
     for line in plan.findings:

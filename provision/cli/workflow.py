@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from .cli import Debug, Json, StateDirOpt, Yes, _emit_json, _run, _settings, _setup_logging, app
-from .cli import EnvFile, as_typed
+from .app import Debug, Json, StateDirOpt, Yes, _emit_json, _run, _settings, _setup_logging, app
+from .app import EnvFile, as_typed
 
 snapshot_app = typer.Typer(help="Save and restore copies of the database (cheap branch switching).",
                            no_args_is_help=True)
@@ -29,7 +29,7 @@ def _confirm(question: str, refusal: str, hint: str) -> None:
 def reset(state_dir: StateDirOpt = None, yes: Yes = False, json_output: Json = False, debug: Debug = False) -> None:
     """Drop and recreate the project's database (character set and grants kept); asks first."""
     _setup_logging(debug, quiet=json_output)
-    from . import api
+    from .. import api
 
     settings = _run(debug, lambda: _settings(state_dir=state_dir))
     if not yes:
@@ -49,8 +49,8 @@ def reset(state_dir: StateDirOpt = None, yes: Yes = False, json_output: Json = F
 def snapshot_save(name: Name, state_dir: StateDirOpt = None, json_output: Json = False, debug: Debug = False) -> None:
     """Dump the database (compressed, with its Alembic revision and git branch) to the state dir."""
     _setup_logging(debug, quiet=json_output)
-    from . import api
-    from .snapshots import _size
+    from .. import api
+    from ..snapshots import _size
 
     result = _run(debug, lambda: api.snapshot_save(name, _settings(state_dir=state_dir)))
     if json_output:
@@ -68,7 +68,7 @@ def snapshot_restore(name: Name, state_dir: StateDirOpt = None, json_output: Jso
                      debug: Debug = False) -> None:
     """Replace the database's tables with the snapshot's (loaded aside first, then swapped in)."""
     _setup_logging(debug, quiet=json_output)
-    from . import api
+    from .. import api
 
     result = _run(debug, lambda: api.snapshot_restore(name, _settings(state_dir=state_dir)))
     if json_output:
@@ -84,8 +84,8 @@ def snapshot_restore(name: Name, state_dir: StateDirOpt = None, json_output: Jso
 def snapshot_list(state_dir: StateDirOpt = None, json_output: Json = False, debug: Debug = False) -> None:
     """The snapshots, as a table."""
     _setup_logging(debug, quiet=json_output)
-    from . import api
-    from .snapshots import table
+    from .. import api
+    from ..snapshots import table
 
     found = _run(debug, lambda: api.snapshot_list(_settings(state_dir=state_dir)))
     _emit_json(found) if json_output else typer.echo(table(found))
@@ -95,7 +95,7 @@ def snapshot_list(state_dir: StateDirOpt = None, json_output: Json = False, debu
 def snapshot_delete(name: Name, state_dir: StateDirOpt = None, debug: Debug = False) -> None:
     """Delete a snapshot."""
     _setup_logging(debug)
-    from . import api
+    from .. import api
 
     typer.echo(_run(debug, lambda: api.snapshot_delete(name, _settings(state_dir=state_dir))))
 
@@ -106,7 +106,7 @@ def shell(state_dir: StateDirOpt = None, root: Annotated[bool, typer.Option(
         debug: Debug = False) -> None:
     """Open the mysql/mariadb client, logged in (credentials via a 0600 option file, never argv)."""
     _setup_logging(debug)
-    from . import api
+    from .. import api
 
     code = _run(debug, lambda: api.shell(_settings(state_dir=state_dir), root=root))
     raise typer.Exit(code)
@@ -124,7 +124,7 @@ def doctor(state_dir: StateDirOpt = None, env_file: EnvFile = None, kill_blocker
     Exits 1 when a check found an error.
     """
     _setup_logging(debug, quiet=json_output)
-    from . import api
+    from .. import api
 
     settings = _run(debug, lambda: _settings(state_dir=state_dir, env_file=env_file))
     report = _run(debug, lambda: api.doctor(settings))

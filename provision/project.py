@@ -1,5 +1,5 @@
-"""The migration workflow on the project's database: reset, and the shared plumbing of
-snapshots and the shell.
+"""The recorded project: what the last ``up`` recorded (backend, port, URL, password), and the
+migration workflow on its database: reset, and the shared plumbing of snapshots and the shell.
 
 Everything works on the server the last ``up`` recorded, through the backend's optional
 ``server()`` (an admin login, nothing started) and ``client_command()`` (the server's own
@@ -23,6 +23,8 @@ from .probe import Server, describe_login_error, error_code, server_info
 from .sql import run
 from .state import StateDir
 from .url import DatabaseURL
+from .config import DRIVERS
+from .url import app_url
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,6 @@ class Project:
             conn.close()
 
     def app_url(self) -> DatabaseURL:
-        from .api import current_url
-
         return current_url(self.settings, self.state)
 
     def client_command(self, kind: str, *, root: bool = False, interactive: bool = False):
@@ -94,11 +94,45 @@ def open_project(settings: Settings) -> Project:
     return Project(settings, state, recorded, recorded_backend(settings, state, recorded))
 
 
-def recorded_backend(settings: Settings, state: StateDir, recorded: dict[str, Any]):
-    """The backend of the last ``up``, on the port that ``up`` used (not the default one)."""
+def recorded_backend(settings: Settings, state: StateDir, recorded: dict[str, Any] | None = None):
+    """The backend of the last ``up``, on the port that ``up`` used (not the default one);
+    None when nothing is recorded."""
+    recorded = state.read() if recorded is None else recorded
+    if not recorded.get("backend"):
+        return None
     if recorded.get("port"):
         settings = dataclasses.replace(settings, port=int(recorded["port"]))
     return get_backend(recorded["backend"], settings, state)
+
+
+def current_url(settings: Settings | None = None, state: StateDir | None = None, **overrides: Any) -> DatabaseURL:
+    """The URL of the last successful ``up`` (with its password)."""
+    if settings is None:
+        from .config import load_settings
+
+        settings = load_settings(overrides)
+    state = state or StateDir(settings.state_path)
+    recorded = state.read()
+    if not recorded.get("backend"):
+        raise StateError(f"no database is set up yet (no state in {state.path})",
+                         "run provision up (or make dev-db) first")
+    return app_url(driver_scheme=DRIVERS[recorded.get("driver", settings.driver)],
+                   user=recorded["user"], password=state.secret("app_password") or "",
+                   host=recorded["host"], port=recorded["port"], database=recorded["database"])
+
+
+def app_password(settings: Settings, state: StateDir) -> str:
+    """--password wins (and is kept for later runs); else a stored or generated one; else empty.
+    A namespaced user on a shared server always gets a generated one unless --password says otherwise."""
+    if settings.password is not None:
+        state.set_secret("app_password", settings.password)
+        return settings.password
+    stored = state.secret("app_password")
+    if stored is not None and not settings.generate_password:
+        return stored
+    if settings.generate_password or settings.namespace:
+        return stored or state.secret("app_password", generate=True) or ""
+    return ""
 
 
 def database_defaults(cursor, database: str) -> tuple[str, str] | None:
