@@ -32,6 +32,17 @@ class ServerError(ProvisionError):
     exit_code = 3
 
 
+    @classmethod
+    def registry_denied(cls, admin, exc: BaseException) -> "ServerError":
+        """A lease needs the registry schema, and this admin may not create or write it."""
+        who = admin.decode() if isinstance(admin, bytes) else admin
+        said = exc.args[-1] if getattr(exc, "args", None) else exc
+        return cls(f"a lease needs the registry (the `provision` schema), and {who!r} may not create or write "
+                   f"it: {said}; nothing was made",
+                   f"have the server's admin run: GRANT ALL PRIVILEGES ON `provision`.* TO {who!r}@'%' (the "
+                   "README's 'a team's shared server' lists every grant), or leave out --ttl / --mysql-ttl")
+
+
 class BootstrapError(ProvisionError):
     """Converging the database, user or grants failed."""
 

@@ -142,17 +142,22 @@ def locked(conn, lease_name: str, *, timeout: float = 30.0) -> Iterator[None]:
 def register(conn, lease: Lease) -> None:
     """Record the lease (or take over an existing one of that name), live for ``ttl`` from now.
     The registry is made on the first registration on a server (not checked every time: 2 DDL round trips)."""
+    from .probe import error_code
+
     with conn.cursor() as cursor:
         try:
+            try:
+                run(cursor, "leases", "register", lease.params(), schema=REGISTRY)
+                return
+            except Exception as exc:
+                if error_code(exc) not in (NO_SUCH_TABLE, UNKNOWN_DATABASE):
+                    raise
+            ensure_registry(conn)
             run(cursor, "leases", "register", lease.params(), schema=REGISTRY)
-            return
         except Exception as exc:
-            from .probe import error_code
-
-            if error_code(exc) not in (NO_SUCH_TABLE, UNKNOWN_DATABASE):
+            if error_code(exc) not in (TABLE_DENIED, DB_DENIED):
                 raise
-        ensure_registry(conn)
-        run(cursor, "leases", "register", lease.params(), schema=REGISTRY)
+            raise ServerError.registry_denied(conn.user, exc) from exc
 
 
 def renew(conn, name: str, token: str) -> bool:

@@ -316,10 +316,18 @@ def test_admin_without_registry_grant_is_told_what_to_grant(team, tmp_path):
     member = Member(tmp_path / "m")
     try:
         result = member.cli("up", "--backend", "existing", "--server-url", admin, "--namespace", "noreg", "--ttl", "1h")
-        assert result.returncode != 0 and "Traceback" not in result.stderr
-        assert "provision" in result.stderr and "hint:" in result.stderr
+        assert result.returncode == 3 and "Traceback" not in result.stderr
+        assert "may not create or write it" in result.stderr and "GRANT ALL PRIVILEGES ON `provision`.*" in result.stderr
         assert "ohdevel_noreg" not in databases(team) and not users(team, "ohdev_noreg")  # nothing half-made
         assert not (tmp_path / "m" / ".env").exists()
+        suite = tmp_path / "suite"
+        suite.mkdir()
+        (suite / "test_one.py").write_text("def test_one(mysql_db):\n    pass\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "PYTEST_"))}
+        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                              f"--mysql-server={admin}", "--mysql-ttl", "1m"], cwd=suite, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode != 0 and "may not create or write it" in run.stdout
     finally:
         sql(team, "DROP USER IF EXISTS %s@'%%'", (name,))
 
