@@ -15,8 +15,8 @@ on a machine works with its defaults. An explicit ``--port`` is never moved.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import os
+import pwd
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,7 @@ from .backends.existing import admin_url
 from .backends.native import install_hint
 from .config import Settings
 from .errors import ServerError
-from .ports import holder_pid, is_listening, port_holder, unix_sockets_of
+from .ports import holder_pid, is_listening, listening_unix_sockets, port_holder, unix_sockets_of
 from .probe import ACCESS_DENIED, ACCESS_DENIED_NO_PASSWORD, connect, error_code
 from .sql import run
 from .state import StateDir
@@ -37,6 +37,7 @@ from .url import DatabaseURL
 # where distributions put their server's socket (Debian/Ubuntu/Arch, Fedora/RHEL, macOS and others)
 SYSTEM_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/var/lib/mysql/mysql.sock",
                   "/tmp/mysql.sock")
+MAX_SOCKETS = 12  # sockets tried at most (a machine with many projects has one per running server)
 MOVABLE = ("native", "docker")  # backends that start a server of their own on settings.port
 
 
@@ -183,9 +184,12 @@ def _socket_admin(settings: Settings, pid: int | None) -> tuple[DatabaseURL | No
     root when running as root, else this user's own unix_socket account. No password, no sudo:
     provision never becomes root behind the user's back. Also: whether the app's database or
     user already exist there (another project's, or made by hand), so not this project's."""
-    user = "root" if os.geteuid() == 0 else getpass.getuser()
-    sockets = (unix_sockets_of(pid) if pid else []) + [s for s in SYSTEM_SOCKETS if os.path.exists(s)]
-    for path in dict.fromkeys(sockets):
+    user = pwd.getpwuid(os.geteuid()).pw_name  # the name unix_socket checks (not $USER, which sudo keeps)
+    # the port's own process's sockets when this user may see them (root); else the usual places,
+    # then any listening socket with a server's socket name (the port check below tells them apart)
+    sockets = ((unix_sockets_of(pid) if pid else []) + [s for s in SYSTEM_SOCKETS if os.path.exists(s)]
+               + listening_unix_sockets(("mysqld.sock", "mysql.sock")))
+    for path in list(dict.fromkeys(sockets))[:MAX_SOCKETS]:
         url = DatabaseURL(user=user, host="localhost", port=settings.port, query=(("unix_socket", path),))
         try:
             conn = connect(url, timeout=3, read_timeout=5)

@@ -65,20 +65,33 @@ def process_name(pid: int) -> str:
 
 
 def unix_sockets_of(pid: int) -> list[str]:
-    """The listening Unix socket paths a process holds (Linux; empty when not visible)."""
+    """The listening Unix socket paths a process holds (Linux; empty when not visible: another
+    user's process)."""
     try:
         inodes = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    except OSError:
+        return []
+    return [path for inode, path in _listening_unix_sockets() if f"socket:[{inode}]" in inodes]
+
+
+def listening_unix_sockets(names: tuple[str, ...]) -> list[str]:
+    """Every listening Unix socket path on this machine whose file name is one of ``names``
+    (Linux's /proc/net/unix, readable by every user)."""
+    return [path for _, path in _listening_unix_sockets() if Path(path).name in names]
+
+
+def _listening_unix_sockets() -> list[tuple[str, str]]:
+    try:
         lines = Path("/proc/net/unix").read_text().splitlines()[1:]
     except OSError:
         return []
-    paths = []
+    found = []
     for line in lines:
         fields = line.split()
         # Flags 00010000: listening; a path, not an abstract name (@...)
-        if len(fields) >= 8 and fields[3] == "00010000" and fields[7].startswith("/") \
-                and f"socket:[{fields[6]}]" in inodes:
-            paths.append(fields[7])
-    return paths
+        if len(fields) >= 8 and fields[3] == "00010000" and fields[7].startswith("/"):
+            found.append((fields[6], fields[7]))
+    return found
 
 
 def _listening_inodes(port: int) -> set[str]:

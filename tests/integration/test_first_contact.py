@@ -6,7 +6,10 @@ touching the machine's 3306. The real distribution service is tested in test_dis
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -35,9 +38,10 @@ class SystemLikeServer:
         self.socket = root / "mysqld.sock"
         datadir = root / "data"
         installer = _find_installer(binary)
-        subprocess.run([str(installer), "--no-defaults", f"--datadir={datadir}", "--skip-test-db",
-                        f"--basedir={installer.parent.parent}", "--user=root"],
-                       check=True, capture_output=True)
+        init = subprocess.run([str(installer), "--no-defaults", f"--datadir={datadir}", "--skip-test-db",
+                               f"--basedir={installer.parent.parent}", "--user=root"],
+                              capture_output=True, text=True)
+        assert init.returncode == 0, init.stdout[-2000:] + init.stderr[-2000:]
         self.process = subprocess.Popen(
             [str(binary.path), "--no-defaults", f"--datadir={datadir}", f"--port={self.port}",
              f"--socket={self.socket}", "--bind-address=127.0.0.1", "--user=root", "--skip-log-bin",
@@ -76,6 +80,19 @@ def system_server(server_binary, tmp_path_factory):
     server = SystemLikeServer(server_binary, tmp_path_factory.mktemp("system"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def open_system_server(server_binary):
+    """The same, in a folder other users can reach (its socket is for every local user, as
+    /run/mysqld is), for the tests that run provision as an unprivileged user."""
+    require(server_binary.flavor == "mariadb", "the system-like server is MariaDB's (root on unix_socket)")
+    root = Path(tempfile.mkdtemp(prefix="provision-system-like-"))
+    root.chmod(0o755)
+    server = SystemLikeServer(server_binary, root)
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def default_port_env(port: int) -> dict:
@@ -204,3 +221,75 @@ def _wait_for(condition, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)  # sleep-ok: polling a file another process creates
+
+
+class TestNotRoot:
+    """provision run by an unprivileged user (nobody): it has a socket login to the system's
+    server only when the server has a unix_socket account for that user; no sudo either way."""
+
+    def test_with_a_socket_account_of_its_own_the_system_server_is_used(self, nobody_project, open_system_server):
+        open_system_server.sql("CREATE USER nobody@localhost IDENTIFIED VIA unix_socket; "
+                               "GRANT ALL PRIVILEGES ON *.* TO nobody@localhost WITH GRANT OPTION")
+        before = open_system_server.databases()
+        data = json.loads(nobody_project.run("up", "--json", default_port=open_system_server.port).stdout)
+        assert data["backend"] == "existing" and data["port"] == open_system_server.port
+        assert "as nobody (unix_socket login)" in data["reason"]
+        assert query(env_url(nobody_project.env_file), "SELECT @@character_set_database") == (("utf8mb4",),)
+        assert nobody_project.run("destroy", "--yes", default_port=open_system_server.port).returncode == 0
+        assert open_system_server.databases() == before
+
+    def test_without_one_the_project_runs_its_own_server_as_that_user(self, nobody_project, open_system_server):
+        before = open_system_server.databases()
+        try:
+            data = json.loads(nobody_project.run("up", "--json", default_port=open_system_server.port).stdout)
+            assert data["backend"] == "native" and BASE <= data["port"] < BASE + SPAN
+            assert "refuses root with a blank password" in data["reason"]
+            assert query(env_url(nobody_project.env_file), "SELECT @@character_set_database") == (("utf8mb4",),)
+            pid = int((nobody_project.path / ".devdb" / "native" / "mysqld.pid").read_text())
+            assert os.stat(f"/proc/{pid}").st_uid == nobody_project.uid
+            assert open_system_server.databases() == before
+        finally:
+            nobody_project.run("destroy", "--yes", default_port=open_system_server.port)
+
+
+class NobodyProject:
+    """A project folder owned by nobody; the real CLI run as nobody (setpriv) with the system
+    Python and this checkout's code and dependencies on PYTHONPATH."""
+
+    def __init__(self, path: Path):
+        import pwd
+
+        entry = pwd.getpwnam("nobody")
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        self.path = path
+        self.env_file = path / ".env"
+        path.mkdir(mode=0o755)
+        os.chown(path, self.uid, self.gid)
+
+    def run(self, *args: str, default_port: int) -> subprocess.CompletedProcess:
+        import provision
+
+        code = Path(provision.__file__).resolve().parent.parent
+        site = Path(__import__("pymysql").__file__).resolve().parent.parent
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(self.path), "LANG": "C.UTF-8",
+               "PYTHONPATH": f"{code}{os.pathsep}{site}", "PROVISION_DEFAULT_PORT": str(default_port),
+               "USER": "root"}  # as sudo would leave it: the socket login must follow the real uid
+        result = subprocess.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                                 "/usr/bin/python3", "-m", "provision", *args],
+                                cwd=self.path, env=env, capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr
+        return result
+
+
+@pytest.fixture
+def nobody_project(server_binary):
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None and Path("/usr/bin/python3").is_file(),
+            "running provision as another user needs root, setpriv and a system python3")
+    version = subprocess.run(["/usr/bin/python3", "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()
+    require(version == str(sys.version_info[:2]), "the system python3 must match this one (compiled dependencies)")
+    root = Path(tempfile.mkdtemp(prefix="provision-nobody-"))
+    root.chmod(0o755)
+    yield NobodyProject(root / "app")
+    shutil.rmtree(root, ignore_errors=True)
+
