@@ -179,6 +179,7 @@ class DockerBackend:
             self._check_port_free()  # before anything is created
         fresh = volume is None
         seeded = None  # the data directory cache the new volume was copied from
+        image_attrs = None
         try:
             if container is None:
                 image_attrs = self._image(client, image)
@@ -206,6 +207,11 @@ class DockerBackend:
         action = action or "already running"
         if seeded is not None:
             log.info("docker: the new volume is a copy of the data directory cache %s", seeded.volume)
+        elif fresh and image_attrs is not None and self.settings.docker_cache:
+            from . import docker_cache
+
+            if docker_cache.usable(image_attrs):
+                docker_cache.build_in_background(image)  # for the next project: this one is up
         self.state.update(docker={"container": self.container_name, "volume": self.volume_name, "image": image,
                                   **({"seeded_from": seeded.volume} if seeded is not None else {}),
                                   "flavor": _labels(container).get(FLAVOR_LABEL, "mysql"),
@@ -554,24 +560,20 @@ class DockerBackend:
             ) from None
 
     def _seed(self, client, image: str, image_attrs: dict[str, Any]):
-        """The image's data directory cache for the new volume (docker_cache.py), made if missing;
-        None when it cannot be used (the image's own initialisation then runs)."""
+        """The image's data directory cache for the new volume (docker_cache.py); None when there is
+        none yet or it cannot be used (the image's own initialisation then runs)."""
         import docker
 
         from . import docker_cache
 
         if not self.settings.docker_cache or not docker_cache.usable(image_attrs):
             return None
-        flavor = image_flavor(image_attrs, image)
         try:
-            cache = docker_cache.ensure(client, image, image_attrs, environment=self._environment(""),
-                                        command=[*SERVER_ARGS, *(MYSQL_ARGS if flavor == "mysql" else ())],
-                                        timeout=self.settings.timeout)
+            return docker_cache.ready(client, image, image_attrs)
         except (ServerError, docker.errors.DockerException) as exc:  # the image's own init still works
             log.warning("docker: not using a data directory cache (%s); initialising",
                         getattr(exc, "message", None) or exc)
             return None
-        return cache
 
     def _rotate(self, container, cache) -> None:
         from . import docker_cache
@@ -666,6 +668,12 @@ class DockerBackend:
             f"stop it, or choose another port: provision up --port {port + 1}; if it is a MySQL server "
             f"you want to use, pass --backend existing --server-url mysql://root:PASSWORD@127.0.0.1:{port}/",
         )
+
+
+def build_arguments(image_attrs: dict[str, Any], image: str) -> list[str]:
+    """The server's arguments for a container of ``image``."""
+    flavor = image_flavor(image_attrs, image)
+    return [*SERVER_ARGS, *(MYSQL_ARGS if flavor == "mysql" else ())]
 
 
 def _labels(thing) -> dict[str, str]:

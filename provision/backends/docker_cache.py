@@ -3,7 +3,8 @@
 A MySQL image's first start is mostly its initialisation (``mysqld --initialize``, a
 temporary server, its stop: ~5 s of MySQL 9.7's ~6 s). The data directory that comes out of
 it is the same for every project using that image, except for the root password. So the
-first project that uses an image initialises a *cache volume* once
+first project that uses an image starts a detached process when its own ``up`` is done, which
+initialises a *cache volume* once
 (``provision-cache-<image>-<image id>``, labelled ``dev.provision.owned=true`` and
 ``dev.provision.cache=datadir``, never touched by a project's ``destroy``), and every new
 project's volume starts as a copy of it: the project's container mounts the cache read-only
@@ -27,6 +28,8 @@ import logging
 import os
 import re
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,6 +77,42 @@ def _is_cache(volume) -> bool:
     return labels.get(OWNED_LABEL) == "true" and labels.get(CACHE_LABEL) == "datadir"
 
 
+def _lock(name: str):
+    secret = _secret_file(name)
+    secret.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return open(secret.parent / f".{name}.lock", "a")
+
+
+def _complete(client, name: str) -> Cache | None:
+    import docker
+
+    secret = _secret_file(name)
+    try:
+        volume = client.volumes.get(name)
+    except docker.errors.NotFound:
+        return None
+    if _is_cache(volume) and secret.is_file():
+        return Cache(name, secret.read_text(encoding="utf-8").strip())
+    return None
+
+
+def ready(client, image: str, image_attrs: dict) -> Cache | None:
+    """The cache of ``image`` when it is complete (waiting for a build in progress), else None."""
+    name = cache_name(image, image_attrs.get("Id") or image)
+    with _lock(name) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a build holds it until its cache is complete
+        return _complete(client, name)
+
+
+def build_in_background(image: str) -> None:
+    """Make the cache of ``image`` in a detached process (``python -m provision.backends.docker_cache
+    build IMAGE``): the first project's ``up`` initialises its own volume as before and returns;
+    the next project's copies the cache."""
+    subprocess.Popen([sys.executable, "-m", "provision.backends.docker_cache", "build", image],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True)
+
+
 def ensure(client, image: str, image_attrs: dict, *, environment: dict[str, str], command: list[str],
            timeout: float) -> Cache:
     """The cache of ``image`` (made now if missing; serialised across processes by a file lock)."""
@@ -82,15 +121,15 @@ def ensure(client, image: str, image_attrs: dict, *, environment: dict[str, str]
     image_id = image_attrs.get("Id") or image
     name = cache_name(image, image_id)
     secret = _secret_file(name)
-    secret.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(secret.parent / ".lock", "a") as lock:
+    with _lock(name) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        found = _complete(client, name)
+        if found is not None:
+            return found
         try:
             volume = client.volumes.get(name)
         except docker.errors.NotFound:
             volume = None
-        if volume is not None and _is_cache(volume) and secret.is_file():
-            return Cache(name, secret.read_text(encoding="utf-8").strip())
         if volume is not None:
             if not _is_cache(volume):
                 raise ServerError(f"a Docker volume named {name} exists and is not provision's cache",
@@ -150,6 +189,7 @@ def _remove_older(client, image: str, image_id: str) -> None:
         if labels.get(IMAGE_LABEL) == image and labels.get(IMAGE_ID_LABEL) != image_id:
             try:
                 volume.remove()
+                _secret_file(volume.name).unlink(missing_ok=True)
                 log.info("docker: removed the cache %s of an older %s", volume.name, image)
             except docker.errors.APIError as exc:  # in use
                 log.debug("docker: kept cache %s (%s)", volume.name, exc)
@@ -184,3 +224,23 @@ def rotate(server: Server, cache: Cache, *, timeout: float, alive=None, log_tail
                 cursor.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, server.admin.password))
     finally:
         conn.close()
+
+
+def _main(argv: list[str]) -> int:
+    """``build IMAGE``: make the cache (the detached process of build_in_background)."""
+    if len(argv) != 2 or argv[0] != "build":
+        print("usage: python -m provision.backends.docker_cache build IMAGE", file=sys.stderr)
+        return 2
+    import docker
+
+    from .docker import DockerBackend, build_arguments
+
+    client = docker.from_env(timeout=120)
+    attrs = client.images.get(argv[1]).attrs
+    ensure(client, argv[1], attrs, environment=DockerBackend._environment(""),
+           command=build_arguments(attrs, argv[1]), timeout=300)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -12,6 +12,7 @@ from provision.state import StateDir
 
 from ..conftest import Project
 from .helpers import json_out
+from .test_ephemeral import wait_for
 from .test_docker_backend import FLAVORS, docker_client, image_for, remove_ours, root_password  # noqa: F401
 
 pytestmark = [pytest.mark.docker, pytest.mark.mysql, pytest.mark.slow]
@@ -37,11 +38,18 @@ class TestDataDirectoryCache:
 
     @pytest.mark.parametrize("flavor", FLAVORS)
     def test_second_project_copies_the_cache_with_its_own_root_password(self, flavor, two_projects, docker_client,
-                                                                        image_for):  # noqa: F811
-        image = image_for(flavor)
+                                                                        image_for, request):  # noqa: F811
+        # a tag of our own: its cache does not exist yet, so the background build is what is tested
+        source = docker_client.images.get(image_for(flavor))
+        image = f"provision-test/cache-probe-{flavor}-{secrets.token_hex(3)}:1"
+        source.tag(image)
+        request.addfinalizer(lambda: _untag_and_drop_cache(docker_client, image, source.id))
         first, second = two_projects
-        json_out(first.cli(*first.up_args("--backend", "docker", "--image", image, "--json")))
-        name = docker_cache.cache_name(image, docker_client.images.get(image).id)
+        name = docker_cache.cache_name(image, source.id)
+        data = json_out(first.cli(*first.up_args("--backend", "docker", "--image", image, "--json")))
+        assert "seeded_from" not in StateDir(first.state_dir).read()["docker"]  # initialised by the image
+        # its up started the cache's build in the background, once the project's server was up
+        wait_for(lambda: docker_cache._complete(docker_client, name) is not None, 300, "the cache was not made")
         labels = docker_client.volumes.get(name).attrs["Labels"]
         assert labels[docker_cache.OWNED_LABEL] == "true" and labels[docker_cache.CACHE_LABEL] == "datadir"
 
@@ -91,3 +99,13 @@ class TestDataDirectoryCache:
                     docker_client.volumes.get(volume.name).remove(force=True)
                 except Exception:  # noqa: BLE001 - already removed by the code under test
                     pass
+
+
+def _untag_and_drop_cache(client, image: str, image_id: str) -> None:
+    for volume in client.volumes.list(filters={"label": [f"{docker_cache.IMAGE_LABEL}={image}",
+                                                         f"{docker_cache.CACHE_LABEL}=datadir",
+                                                         f"{docker_cache.OWNED_LABEL}=true"]}):
+        volume.remove(force=True)
+    client.images.remove(image)  # only our tag: the image itself stays
+    secret = docker_cache._secret_file(docker_cache.cache_name(image, image_id))
+    secret.unlink(missing_ok=True)
