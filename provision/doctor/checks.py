@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from .. import collations
 from ..bootstrap import app_hosts, held_patterns, runner_databases
 from ..config import DRIVERS, Settings
 from ..envfile import read_key
@@ -264,6 +265,9 @@ def check_charset(ctx: Context) -> Iterator[Finding]:
             return
         charset, collation = rows[0]
         others = run(cursor, "diagnostics", "table_charsets", {"database": ctx.database})
+        if others and charset != "utf8mb4":  # the collation provision up would give the database
+            collation_for_tables = (collations.choose(cursor, ctx.info.flavor) if ctx.info is not None
+                                    else "utf8mb4_unicode_ci")
     if charset != "utf8mb4":
         yield Finding("charset", ERROR, f"database {ctx.database} defaults to {charset} ({collation}), not utf8mb4: "
                       "new tables will not store emoji or 4-byte characters",
@@ -273,7 +277,7 @@ def check_charset(ctx: Context) -> Iterator[Finding]:
                       details={"charset": charset, "collation": collation})
     if others:
         names = ", ".join(f"{t} ({c})" for t, c in others[:10])
-        target = collation if charset == "utf8mb4" else "utf8mb4_unicode_ci"
+        target = collation if charset == "utf8mb4" else collation_for_tables
         yield Finding("charset", WARN, f"{len(others)} table(s) are not utf8mb4: {names}",
                       f"ALTER TABLE <table> CONVERT TO CHARACTER SET utf8mb4 COLLATE {target};   (in a migration)",
                       {"tables": [t for t, _ in others]})

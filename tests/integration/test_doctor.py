@@ -460,7 +460,12 @@ class TestServerAndLogin:
         app.sql("CREATE TABLE legacy (id INT) CHARACTER SET latin1")
         finding = app.finding("charset", "error")
         assert "latin1" in finding.finding and finding.fix == "provision up --fix-charset"
-        assert "legacy" in app.finding("charset", "warn").finding
+        tables = app.finding("charset", "warn")
+        assert "legacy" in tables.finding
+        # the collation the database would get from provision up (one rule: collations.choose)
+        newest = "utf8mb4_uca1400_ai_ci" if "MariaDB" in app.sql("SELECT VERSION()")[0][0] else "utf8mb4_0900_ai_ci"
+        assert tables.fix.startswith(f"ALTER TABLE <table> CONVERT TO CHARACTER SET utf8mb4 COLLATE {newest};")
+        app.sql(tables.fix.split(";")[0].replace("<table>", "legacy"), admin=False)  # the suggested SQL works
         assert api.up(app.settings(fix_charset=True))
         assert app.finding("charset").status == "ok"
 
