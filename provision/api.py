@@ -89,6 +89,11 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
         conn = server.connect()
         try:
             info = server_info(conn)
+            from . import branches
+
+            # a switch between branch databases that a crash interrupted is finished (or undone) first
+            repaired = [f"branch databases: {line}" for line in
+                        branches.repair_pending(state.path, settings.database, conn)]
             password = app_password(settings, state)
             url = app_url(driver_scheme=DRIVERS[settings.driver], user=settings.user, password=password,
                           host=server.host, port=server.port, database=settings.database)
@@ -103,7 +108,7 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
                                    login_works=login_check(url, tls=not server.local))
                 test_changes, ours = converge_test_grants(conn, target, state.read().get("test_grants", {}))
                 state.update(test_grants=ours)  # at once: only what provision granted is ever revoked
-                changes += test_changes
+                changes += test_changes + repaired
             lease_info = leases.get(conn, lease.name) if lease else None
         finally:
             conn.close()
@@ -203,9 +208,12 @@ def destroy(settings: Settings | None = None, **overrides: Any) -> str:
     with state.lock():
         backend = recorded_backend(settings, state)
         ended = _end_recorded_lease(backend, state.read().get("lease"))
+        dropped = _drop_branch_databases(state, backend)
         message = backend.destroy() if backend else "no server recorded"
         if ended:
             message = f"{ended}; {message}"
+        if dropped:
+            message += f"; dropped {len(dropped)} parked branch database(s)"
         for child in state.path.iterdir():
             if child.name in ("snapshots", "lock"):
                 continue  # snapshots are the user's data; the lock is held right now
@@ -214,6 +222,28 @@ def destroy(settings: Settings | None = None, **overrides: Any) -> str:
             else:
                 child.unlink()
     return f"{message}; state removed from {state.path} (the .env file was left as it is)"
+
+
+def _drop_branch_databases(state: StateDir, backend) -> list[str]:
+    """The parked branch databases are provision's: dropped even on a server destroy leaves running."""
+    from . import branches
+
+    registry = branches.Registry(state.path)
+    if backend is None or getattr(backend, "server", None) is None or not registry.path.exists():
+        return []
+    recorded = state.read()
+    try:
+        conn = backend.server().connect(timeout=5)
+    except Exception as exc:  # a stopped native or docker server: its data goes with it anyway
+        if backend.name in ("existing", "brew"):
+            log.warning("the parked branch databases on the %s server were not dropped (%s); "
+                        "drop the databases named %s%s_* by hand", backend.name, exc, branches.PREFIX,
+                        branches.project_key(state.path, recorded.get("database", "")))
+        return []
+    try:
+        return branches.drop_all(state.path, recorded.get("database", ""), conn)
+    finally:
+        conn.close()
 
 
 def status(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
@@ -366,3 +396,93 @@ def shell(settings: Settings | None = None, *, root: bool = False, **overrides: 
     from .project import run_shell
 
     return run_shell(_settings(settings, overrides), root=root)
+
+
+# --- branch databases (provision/branches.py, hooks.py, checkout.py) ----------------------------
+def branch_switch(branch: str | None = None, settings: Settings | None = None, **overrides: Any) -> list[str]:
+    """Make ``branch``'s database live (default: git's current branch); lines to show."""
+    from . import branches
+    from .checkout import switch_and_check
+    from .errors import ConfigError
+
+    settings = _settings(settings, overrides)
+    branch = branch or branches.current_branch(settings.project_dir)
+    if branch is None:
+        raise ConfigError("git is on a detached HEAD (or this is not a git repository)",
+                          "name the branch: provision branch switch BRANCH")
+    return switch_and_check(settings, branch)
+
+
+def branch_hook(previous: str, new: str, flag: str, settings: Settings | None = None,
+                **overrides: Any) -> list[str]:
+    """What the post-checkout hook runs; lines to show, never an error."""
+    from .checkout import on_checkout
+
+    try:
+        settings = _settings(settings, overrides)
+    except ProvisionError as exc:
+        return [f"warning: the database was not switched: {exc.message}"]
+    return on_checkout(settings, previous, new, flag)
+
+
+def branch_list(settings: Settings | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    from . import branches
+    from .project import open_project
+
+    project = open_project(_settings(settings, overrides))
+    with project.admin() as conn:
+        with branches.locked(project, conn, None):
+            branches.repair(project, conn)
+        return branches.list_branches(project, conn)
+
+
+def branch_drop(databases: list[str], settings: Settings | None = None, **overrides: Any) -> list[str]:
+    """Drop parked branch databases (names from branch_list); never the live one."""
+    from . import branches
+    from .project import open_project
+
+    project = open_project(_settings(settings, overrides))
+    with project.admin() as conn:
+        return branches.drop_parked(project, conn, databases)
+
+
+def branch_adopt(branch: str | None = None, settings: Settings | None = None, **overrides: Any) -> str:
+    from . import branches
+    from .project import open_project
+
+    settings = _settings(settings, overrides)
+    branch = branch or branches.current_branch(settings.project_dir)
+    if branch is None:
+        raise StateError("git is on a detached HEAD", "name the branch: provision branch adopt BRANCH")
+    project = open_project(settings)
+    with project.admin() as conn:
+        return branches.adopt(project, conn, branch)
+
+
+def branch_forget(branch: str, settings: Settings | None = None, **overrides: Any) -> str:
+    from . import branches
+    from .project import open_project
+
+    project = open_project(_settings(settings, overrides))
+    with project.admin() as conn:
+        return branches.forget(project, conn, branch)
+
+
+def hooks_install(settings: Settings | None = None, **overrides: Any) -> list[str]:
+    """Install the post-checkout hook and record the checked-out branch as the live one."""
+    from . import branches, hooks
+
+    settings = _settings(settings, overrides)
+    lines = [hooks.install(settings.project_dir)]
+    branch = branches.current_branch(settings.project_dir)
+    if branch and StateDir(settings.state_path).read().get("backend"):
+        registry = branches.Registry(settings.state_path).read()
+        if registry["live"] is None:
+            lines.append(branch_adopt(branch, settings))
+    return lines
+
+
+def hooks_uninstall(settings: Settings | None = None, **overrides: Any) -> str:
+    from . import hooks
+
+    return hooks.uninstall(_settings(settings, overrides).project_dir)

@@ -21,6 +21,7 @@ from .names import validate_collation, validate_database, validate_name_template
 
 BACKEND_NAMES = ("auto", "native", "existing", "docker", "brew")
 DRIVERS = {"mysql": "mysql", "pymysql": "mysql+pymysql"}
+BRANCH_MODES = ("copy", "empty", "off")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class Settings:
     server_search_path: str | None = None
     # seconds to wait for a server to accept a real login
     timeout: float = 60.0
+    # branch databases (provision hooks install): a new branch gets a copy of the live database
+    # ("copy"), or starts empty ("empty"); "off": the hook does nothing
+    branches: str = "copy"
     # the names set by an argument, PROVISION_* or [tool.provision] (not left at their default):
     # a recorded choice (the port a project's server runs on) wins over a default, not over these
     explicit: frozenset = frozenset()
@@ -226,6 +230,9 @@ def _validate(settings: Settings) -> None:
             f"unknown driver {settings.driver!r}",
             "use --driver mysql (mysql://, as in the seed) or --driver pymysql (mysql+pymysql://)",
         )
+    if settings.branches not in BRANCH_MODES:
+        raise ConfigError(f"unknown branches mode {settings.branches!r}",
+                          "use copy (a new branch gets a copy of the live database), empty, or off")
     for name in ("port", "default_port"):
         if not 0 < getattr(settings, name) < 65536:
             raise ConfigError(f"{name.replace('_', ' ')} {getattr(settings, name)} is out of range",

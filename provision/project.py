@@ -146,8 +146,11 @@ def reset(settings: Settings) -> dict[str, Any]:
     Grants are on the database's name, so they outlive the drop; the app's URL is proven
     to log in afterwards.
     """
+    from . import branches
+
     project = open_project(settings)
     with project.state.lock(), project.admin() as conn:
+        branches.repair_pending(project.state.path, project.database, conn)  # an interrupted switch first
         with conn.cursor() as cursor:
             defaults = database_defaults(cursor, project.database)
             if defaults is None or defaults[0] != "utf8mb4":
@@ -160,8 +163,11 @@ def reset(settings: Settings) -> dict[str, Any]:
         log.info("reset: %s dropped (%d tables) and recreated (%s, %s)", project.database, len(tables), *defaults)
     url = project.app_url()
     proof = prove(str(url), tls=not project.server().local, hosts=tuple(project.recorded.get("hosts", ())))
+    # with branch databases, only the live branch's tables were dropped; the parked ones are kept
+    registry = branches.Registry(project.state.path).read()
     return {"database": project.database, "dropped_tables": len(tables), "charset": defaults[0],
-            "collation": defaults[1], "url": url.redacted(), "proof": proof}
+            "collation": defaults[1], "url": url.redacted(), "proof": proof, "branch": registry["live"],
+            "other_branches": sorted(b for b, e in registry["branches"].items() if e.get("database"))}
 
 
 def shell_command(settings: Settings, *, root: bool = False) -> tuple[Project, Any]:

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from . import branches, schema_objects
 from .config import Settings
 from .errors import ConfigError, ProvisionError, ServerError, StateError
 from .files import atomic_write
@@ -73,6 +74,7 @@ def save(settings: Settings, name: str) -> dict[str, Any]:
         work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
         try:
             with project.admin() as conn:
+                branches.repair_pending(project.state.path, project.database, conn)
                 meta = _describe(conn, project)
             dump = work / DUMP_FILE
             streamed = _streamed_dump(project, dump)
@@ -123,6 +125,7 @@ def _describe(conn, project: Project) -> dict[str, Any]:
         "tables": {table: kind for table, kind in tables},
         "programs": sorted([kind, name] for kind, name, *_ in programs if kind != "trigger"),
         **_git(project.settings.project_dir),
+        "branch_database": branches.Registry(project.state.path).read()["live"],  # whose tables these were
         "taken": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -192,6 +195,11 @@ def restore(settings: Settings, name: str) -> dict[str, Any]:
         info = server_info(conn)
         if info.flavor != meta.get("flavor"):
             log.warning("snapshot %s was taken on %s; restoring on %s", name, meta.get("server"), info.label)
+        branches.repair_pending(project.state.path, database, conn)
+        live = branches.Registry(project.state.path).read()["live"]
+        if live and meta.get("branch_database") and meta["branch_database"] != live:
+            log.warning("snapshot %s holds %s's database; restoring it into %s's (the live branch; the other "
+                        "branches' databases are not touched)", name, meta["branch_database"], live)
         with conn.cursor() as cursor:
             run(cursor, "workflow", "create_database", database=scratch,
                 charset=meta.get("charset", "utf8mb4"), collation=meta["collation"])
@@ -315,52 +323,16 @@ def _swap(conn, database: str, scratch: str) -> int:
     return len(incoming)
 
 
-def _detach(cursor, database: str) -> list[tuple[str, str, str | None, str | None]]:
-    """Drop the views, triggers, routines and events of ``database``; return
-    (kind, CREATE statement, sql_mode, time zone) to create them again."""
-    saved: list[tuple[str, str, str | None, str | None]] = []
-    programs = stored_programs(cursor, database)
-    saved += [(kind, create, sql_mode, time_zone) for kind, _name, sql_mode, create, time_zone in programs]
-    run(cursor, "workflow", "use_database", database=database)  # view definitions without the schema name
-    views = [table for table, kind in run(cursor, "workflow", "tables", {"database": database}) if kind == "VIEW"]
-    for table in views:
-        saved.append(("view", run(cursor, "workflow", "show_create_view", database=database, table=table)[0][1],
-                      None, None))
-    for kind, name, *_ in programs:
-        if kind == "trigger":
-            run(cursor, "workflow", "drop_trigger", database=database, trigger=name)
-        else:
-            run(cursor, "workflow", f"drop_{kind}", database=database, program=name)
-    for table in views:
-        run(cursor, "workflow", "drop_view", database=database, table=table)
+def _detach(cursor, database: str) -> list[schema_objects.SchemaObject]:
+    """Drop the views, triggers, routines and events of ``database`` (views and triggers block a
+    RENAME TABLE to another database; the others belong to it); return them to be created again."""
+    saved = schema_objects.read(cursor, database)
+    schema_objects.drop(cursor, database, saved)
     return saved
 
 
-def _attach(cursor, database: str, saved: list[tuple[str, str, str | None, str | None]]) -> None:
-    """Create what ``_detach`` saved in ``database``: routines, then views (which may call them),
-    then triggers and events."""
-    run(cursor, "workflow", "use_database", database=database)
-    for kind, statement, mode, _ in saved:
-        if kind in ("procedure", "function"):
-            cursor.execute("SET SESSION sql_mode = %s", (mode,))
-            cursor.execute(statement)
-    views = [statement for kind, statement, _, _ in saved if kind == "view"]
-    while views:  # a view may select from another: create until nothing more can be
-        failed = []
-        for statement in views:
-            try:
-                cursor.execute(statement)
-            except Exception:
-                failed.append(statement)
-        if len(failed) == len(views):
-            cursor.execute(failed[0])  # raises the real error
-        views = failed
-    for kind, statement, mode, time_zone in saved:
-        if kind in ("trigger", "event"):
-            cursor.execute("SET SESSION sql_mode = %s", (mode,))
-            if time_zone is not None:
-                cursor.execute("SET SESSION time_zone = %s", (time_zone,))
-            cursor.execute(statement)
+def _attach(cursor, database: str, saved: list[schema_objects.SchemaObject]) -> None:
+    schema_objects.create(cursor, database, saved)
 
 
 # --- list, delete ------------------------------------------------------------------------

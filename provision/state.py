@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import secrets as _secrets
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -89,12 +90,17 @@ class StateDir:
 
     # --- lock ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, timeout: float | None = None) -> Iterator[bool]:
+        """Hold the project's lock; with ``timeout``, give up after that many seconds (yields False)."""
         self.ensure()
         with open(self.path / "lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            if timeout is None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            elif not _flock_within(handle, timeout):
+                yield False
+                return
             try:
-                yield
+                yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -128,3 +134,15 @@ class StateDir:
                 f"cannot read {path}: {exc}",
                 f"fix or remove {path} (provision destroy removes the whole state)",
             ) from None
+
+
+def _flock_within(handle, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # sleep-ok: flock has no timed wait; poll the lock

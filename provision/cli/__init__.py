@@ -6,7 +6,7 @@ result to stdout (JSON with --json).
 """
 from __future__ import annotations
 
-from . import init, up, workflow  # noqa: F401  (each registers its commands on ``app``)
+from . import branches, init, up, workflow  # noqa: F401  (each registers its commands on ``app``)
 from .app import app
 
 

@@ -28,6 +28,8 @@ LAYERS: list[tuple[str, list[str]]] = [
         "provision.adopt", "provision.adopt.*",              # provision init: an app adopts provision
         "provision.doctor", "provision.doctor.*",            # provision doctor
         "provision.snapshots",                               # snapshot save/restore
+        "provision.branches", "provision.checkout",          # branch databases; what the git hook does
+        "provision.hooks",                                   # installs the git hook
         "provision.testing", "provision.testing.*",          # test servers, databases, templates, reaper
         "provision.project",                                 # what the last up recorded; reset, shell
         "provision.bootstrap", "provision.envfile",          # converge and prove; the .env file
@@ -35,7 +37,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ]),
     ("pieces", ["provision.probe", "provision.sql", "provision.sqldump", "provision.url", "provision.state",
                 "provision.files", "provision.ports", "provision.project_port", "provision.client_tools",
-                "provision.collations", "provision.leases", "provision.progress", "provision.rollback"]),
+                "provision.collations", "provision.leases", "provision.progress", "provision.rollback",
+                "provision.schema_objects"]),
     ("config", ["provision.config", "provision.frameworks", "provision.namespaces"]),  # settings + their inputs
     ("names", ["provision.names"]),
     ("errors", ["provision.errors"]),
