@@ -21,7 +21,7 @@ from .errors import ProvisionError, StateError
 from .probe import server_info
 from .state import StateDir
 from .url import DatabaseURL, app_url
-from .project import app_password, current_url, recorded_backend
+from .project import app_password, current_url, recorded_backend, url_scheme  # noqa: F401 (the API)
 
 log = logging.getLogger(__name__)
 
@@ -333,15 +333,6 @@ def server_log(settings: Settings | None = None, *, lines: int = 40, follow: boo
                          "an existing server's log belongs to whoever runs it" if backend.name == "existing"
                          else "run provision status to see the server's state")
     yield text if text.endswith("\n") else text + "\n"
-
-
-def url_scheme(settings: Settings | None = None, **overrides: Any) -> str:
-    """The scheme of the app's URL: the ``driver`` setting when given, else the last ``up``'s, else mysql://."""
-    settings = _settings(settings, overrides)
-    driver = settings.driver
-    if "driver" not in settings.explicit:
-        driver = StateDir(settings.state_path).read().get("driver", driver)
-    return DRIVERS.get(driver, DRIVERS[settings.driver])
 
 
 # --- the migration workflow (provision/project.py, snapshots.py, doctor/) -------------

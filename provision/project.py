@@ -121,6 +121,15 @@ def current_url(settings: Settings | None = None, state: StateDir | None = None,
                    host=recorded["host"], port=recorded["port"], database=recorded["database"])
 
 
+def url_scheme(settings: Settings, state: StateDir | None = None) -> str:
+    """The scheme of the app's URL: the ``driver`` setting when given (``up`` writes that), else the
+    last ``up``'s, else mysql://. Test URLs take it, so the app's test config sees the dev URL's shape."""
+    driver = settings.driver
+    if "driver" not in settings.explicit:
+        driver = (state or StateDir(settings.state_path)).read().get("driver", driver)
+    return DRIVERS.get(driver, DRIVERS[settings.driver])
+
+
 def app_password(settings: Settings, state: StateDir) -> str:
     """--password wins (and is kept for later runs); else a stored or generated one; else empty.
     A namespaced user on a shared server always gets a generated one unless --password says otherwise."""
