@@ -171,8 +171,12 @@ class TestFirstUp:
         assert labels[IMAGE_LABEL] == normalize_image(shared.image)
         bindings = container.attrs["HostConfig"]["PortBindings"]["3306/tcp"]
         assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(shared.port)}]
-        mount, = container.attrs["Mounts"]
-        assert (mount["Type"], mount["Destination"]) == ("volume", "/var/lib/mysql")
+        mounts = {mount["Destination"]: mount for mount in container.attrs["Mounts"]}
+        mount = mounts.pop("/var/lib/mysql")
+        assert mount["Type"] == "volume" and mount["RW"]
+        # besides the data, at most the image's data directory cache the volume was copied from, read-only
+        assert all(other["Type"] == "volume" and not other["RW"] for other in mounts.values()), mounts
+        assert len(mounts) <= 1
         volume = docker_client.volumes.get(mount["Name"])
         assert volume.attrs["Labels"][IMAGE_LABEL] == normalize_image(shared.image), "the image that made the data"
         assert volume.attrs["Labels"][STATE_LABEL] == str(shared.state_dir.resolve())
