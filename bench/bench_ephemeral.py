@@ -272,7 +272,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each native suite (median)")
     args = parser.parse_args()
     n = args.tests
-    from provision.testing.databases import docker_available
+    from provision.testing.choose import docker_available
     from provision.testing.servers import default_image, ephemeral_server
 
     docker_ok = not args.no_docker and docker_available()[0]

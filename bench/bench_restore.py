@@ -138,7 +138,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="30 tests, 1 round (a smoke run)")
     args = parser.parse_args()
     n, rounds = (30, 1) if args.quick else (args.tests, args.rounds)
-    from provision.testing.databases import dev_server
+    from provision.testing.choose import dev_server
     from provision.testing.servers import ephemeral_server
 
     rows: dict = {"tests": n}

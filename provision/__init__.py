@@ -19,10 +19,14 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
-    if name in ("ephemeral_database", "ephemeral_server"):
-        from .testing import databases as ephemeral
+    if name == "ephemeral_database":
+        from .testing.databases import ephemeral_database
 
-        return getattr(ephemeral, name)
+        return ephemeral_database
+    if name == "ephemeral_server":
+        from .testing.servers import ephemeral_server
+
+        return ephemeral_server
     if name == "load_settings":
         from .config import load_settings
 

@@ -2,6 +2,9 @@
 
 The CLI renders these as ``error: ...`` / ``hint: ...`` on stderr and exits with
 ``exit_code``; anything else is a bug and gets a traceback only with ``--debug``.
+
+Exit codes: 1 other, 2 bad input (ConfigError, InitError), 3 server (ServerError), 4 bootstrap,
+5 .env file, 6 state directory, 7 snapshot, 8 test-database template; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -59,6 +62,18 @@ class StateError(ProvisionError):
     """The state directory is unusable or inconsistent."""
 
     exit_code = 6
+
+
+class SnapshotError(ProvisionError):
+    """A snapshot could not be saved or restored (the database is left as it was)."""
+
+    exit_code = 7
+
+
+class TemplateError(ProvisionError):
+    """A test-database template could not be built or copied."""
+
+    exit_code = 8
 
 
 class AdminPasswordRequired(ServerError):

@@ -47,11 +47,7 @@ class Project:
         return self.recorded["user"]
 
     def server(self) -> Server:
-        locate = getattr(self.backend, "server", None)
-        if locate is None:
-            raise StateError(f"the {self.backend.name} backend cannot say where its server is without starting it",
-                             "run provision up first")
-        return locate()
+        return self.backend.server()
 
     @contextlib.contextmanager
     def admin(self, **kwargs) -> Iterator[Any]:
@@ -75,14 +71,12 @@ class Project:
 
     def client_command(self, kind: str, *, root: bool = False, interactive: bool = False):
         """Context manager yielding the argv of the server's own ``kind`` tool, or None."""
-        make = getattr(self.backend, "client_command", None)
-        if make is None:
-            return contextlib.nullcontext(None)
         if root:
             admin = self.server().admin
-            return make(kind, user=admin.user, password=admin.password, interactive=interactive)
+            return self.backend.client_command(kind, user=admin.user, password=admin.password,
+                                               interactive=interactive)
         url = self.app_url()
-        return make(kind, user=url.user, password=url.password, interactive=interactive)
+        return self.backend.client_command(kind, user=url.user, password=url.password, interactive=interactive)
 
 
 def open_project(settings: Settings) -> Project:
@@ -189,9 +183,6 @@ def run_shell(settings: Settings, *, root: bool = False, database: bool = True) 
     """Run the mysql/mariadb client logged in as the app user (or the admin) on the terminal."""
     project, command = shell_command(settings, root=root)
     with command as argv:
-        if argv is None and getattr(project.backend, "client_command", None) is None:
-            raise ServerError(f"the {project.backend.name} backend cannot run the server's client yet",
-                              "connect with the URL that provision url prints")
         if argv is None:
             raise ServerError(
                 f"no mysql or mariadb client for the {project.backend.name} server was found",

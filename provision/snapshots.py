@@ -29,7 +29,7 @@ from typing import Any
 
 from . import branches, schema_objects
 from .config import Settings
-from .errors import ConfigError, ProvisionError, ServerError, StateError
+from .errors import ConfigError, ServerError, SnapshotError, StateError
 from .files import atomic_write
 from .probe import error_code, server_info
 from .sql import render, run
@@ -45,12 +45,6 @@ DUMP_OPTIONS = ("--single-transaction", "--quick", "--hex-blob", "--triggers", "
                 "--events", "--no-tablespaces", "--default-character-set=utf8mb4")
 QUERY_WAS_EMPTY = 1065
 LOCK_WAIT_TIMEOUT = 1205
-
-
-class SnapshotError(ProvisionError):
-    """A snapshot could not be saved or restored (the database is left as it was)."""
-
-    exit_code = 7
 
 
 def validate_name(name: str) -> str:

@@ -6,7 +6,7 @@ is and how an admin logs in) and can stop, remove and describe what they run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ContextManager, Protocol
 
 from ..config import Settings
 from ..probe import Server
@@ -47,15 +47,20 @@ class Backend(Protocol):
     def logs_tail(self, lines: int = 40) -> str:
         """The end of the server's log, for error messages."""
 
-    # Optional (looked up with getattr; reset, snapshot, shell and doctor use them):
-    #   server() -> Server
-    #       where the server is and how an admin logs in, without starting anything.
-    #   client_command(kind, *, user, password, interactive=False) -> ContextManager[list[str] | None]
-    #       argv running the server's own "client" (mysql/mariadb) or "dump" tool (mysqldump/
-    #       mariadb-dump) where the server is, logged in as user; the caller appends arguments
-    #       and owns stdin/stdout. Credentials never go in argv (a 0600 option file or the
-    #       environment, removed on exit). None: no such tool.
+    def server(self) -> Server:
+        """Where the server is and how an admin logs in, without starting anything
+        (reset, snapshot, shell and doctor use it)."""
+
+    def client_command(self, kind: str, *, user: str, password: str,
+                       interactive: bool = False) -> ContextManager[list[str] | None]:
+        """argv running the server's own "client" (mysql/mariadb) or "dump" tool (mysqldump/
+        mariadb-dump) where the server is, logged in as user; the caller appends arguments and
+        owns stdin/stdout. Credentials never go in argv (a 0600 option file or the environment,
+        removed on exit). Yields None when there is no such tool."""
+
+    # Optional (looked up with getattr: only some backends have them):
     #   dump_stream(database, options, *, user, password) -> (what, Iterator[bytes]) | None
     #       the server's dump tool run where the server is when that is not this machine
     #       (docker: inside the container; the password in the exec's environment); snapshots
     #       prefer it to client_command("dump"). None: no such tool.
+    #   follow_logs(lines) -> Iterator[str]: the log's tail, then new text as it is written.

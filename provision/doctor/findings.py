@@ -86,8 +86,7 @@ def load_context(settings: Settings) -> Context:
     ctx = Context(settings, state, recorded)
     if recorded.get("backend"):
         ctx.backend = recorded_backend(settings, state, recorded)
-        locate = getattr(ctx.backend, "server", None)
-        ctx.server = locate() if locate else None
+        ctx.server = ctx.backend.server()
         ctx.app_url = current_url(settings, state)
         ctx.url_source = f"the state in {state.path}"
     else:

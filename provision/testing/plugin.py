@@ -145,7 +145,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def mysql_server(request: pytest.FixtureRequest):
     """The server test databases live on (an ``EphemeralServer``: ``.url``, ``.kind``, ``.flavor``)."""
-    from .databases import open_server
+    from .choose import open_server
 
     config = request.config
     opts = options(config)

@@ -203,7 +203,7 @@ def sweep_servers() -> list[str]:
             continue
         if not process_alive(record.get("owner_pid", 0), record.get("owner_token", "")):
             done += reap(directory)
-    for lock in base_dir().glob("lock-*"):  # xdist start locks (see databases.open_server)
+    for lock in base_dir().glob("lock-*"):  # xdist start locks (see choose.open_server)
         with contextlib.suppress(OSError):
             if not run_dir(lock.name[5:]).exists() and time.time() - lock.stat().st_mtime > 60:
                 lock.unlink()

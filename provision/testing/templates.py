@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..errors import ConfigError, ProvisionError
+from ..errors import ConfigError, TemplateError
 from ..names import quote
 from ..sql import render, run
 
@@ -40,10 +40,6 @@ RECIPE = "1"  # bump when the copy plan's shape changes: keys (and so templates)
 MARKER = "_provision_template"  # made last: a template without it is a crashed build
 _DEFINER = re.compile(r"\sDEFINER\s*=\s*(`[^`]*`|'[^']*'|\S+)@(`[^`]*`|'[^']*'|\S+)", re.IGNORECASE)
 _FOREIGN_KEY = re.compile(r"^\s*(CONSTRAINT\s+`(?:[^`]|``)+`\s+FOREIGN KEY .*?),?$", re.MULTILINE)
-
-
-class TemplateError(ProvisionError):
-    exit_code = 7
 
 
 @dataclass(frozen=True)

@@ -336,7 +336,7 @@ def write_alembic_project(root: Path) -> Path:
 
 # --- docker ----------------------------------------------------------------------------------
 def _docker_ready(image: str) -> None:
-    from provision.testing.databases import docker_available
+    from provision.testing.choose import docker_available
 
     ok, why = docker_available()
     require(ok, f"docker: {why}")
