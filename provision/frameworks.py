@@ -26,14 +26,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from .errors import ConfigError
 from .names import template_grant_pattern
 
 _READ_LIMIT = 200_000  # bytes read from a file we only scan for a marker
 # what a finder returns: the evidence, and the project's own name templates (None: the table's)
-Found = tuple[tuple[str, ...], "tuple[str, ...] | None"]
+Found = tuple[tuple[str, ...], Optional[tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Framework:
     title: str
     test_command: str  # what runs the app's tests with its own runner
     test_databases: tuple[str, ...]  # name templates its runner creates
-    find: Callable[[Path], "Found | None"] = field(repr=False, compare=False)
+    find: Callable[[Path], Optional[Found]] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class Detection:
         return f"{self.title} ({', '.join(self.evidence)})"
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "title": self.title, "evidence": list(self.evidence), "test_databases": list(self.test_databases),
-                "test_command": self.test_command}
+        return {"name": self.name, "title": self.title, "evidence": list(self.evidence),
+                "test_databases": list(self.test_databases), "test_command": self.test_command}
 
 
 def _read(path: Path) -> str:
