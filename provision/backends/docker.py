@@ -738,3 +738,24 @@ def pull_progress(events) -> Iterator[tuple[str, int | None, int | None]]:
         total = sum(size for _, size in layers.values())
         text = f"{len(layers)} layer(s), {done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else status
         yield text, (done if total else None), (total or None)
+
+
+def _main(argv: list[str]) -> int:
+    """``build IMAGE``: make the cache (the detached process of docker_cache.build_in_background;
+    here, not in docker_cache, so that docker_cache never imports this module)."""
+    if len(argv) != 2 or argv[0] != "build":
+        print("usage: python -m provision.backends.docker build IMAGE", file=sys.stderr)
+        return 2
+    import docker
+
+    from .docker_cache import ensure
+
+    client = docker.from_env(timeout=120)
+    attrs = client.images.get(argv[1]).attrs
+    ensure(client, argv[1], attrs, environment=DockerBackend._environment(""),
+           command=build_arguments(attrs, argv[1]), timeout=300)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -105,10 +105,10 @@ def ready(client, image: str, image_attrs: dict) -> Cache | None:
 
 
 def build_in_background(image: str) -> None:
-    """Make the cache of ``image`` in a detached process (``python -m provision.backends.docker_cache
+    """Make the cache of ``image`` in a detached process (``python -m provision.backends.docker
     build IMAGE``): the first project's ``up`` initialises its own volume as before and returns;
     the next project's copies the cache."""
-    subprocess.Popen([sys.executable, "-m", "provision.backends.docker_cache", "build", image],
+    subprocess.Popen([sys.executable, "-m", "provision.backends.docker", "build", image],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)
 
@@ -224,23 +224,3 @@ def rotate(server: Server, cache: Cache, *, timeout: float, alive=None, log_tail
                 cursor.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, server.admin.password))
     finally:
         conn.close()
-
-
-def _main(argv: list[str]) -> int:
-    """``build IMAGE``: make the cache (the detached process of build_in_background)."""
-    if len(argv) != 2 or argv[0] != "build":
-        print("usage: python -m provision.backends.docker_cache build IMAGE", file=sys.stderr)
-        return 2
-    import docker
-
-    from .docker import DockerBackend, build_arguments
-
-    client = docker.from_env(timeout=120)
-    attrs = client.images.get(argv[1]).attrs
-    ensure(client, argv[1], attrs, environment=DockerBackend._environment(""),
-           command=build_arguments(attrs, argv[1]), timeout=300)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
