@@ -21,6 +21,8 @@ TARGETS = {
     "dev-db-down": ("down", "stop it (data kept)"),
     "dev-db-status": ("status", "is it up, does .env match"),
     "dev-db-reset": ("reset", "drop and recreate the database (asks first)"),
+    # opt-in per clone (git hooks are not committed): each git branch then keeps its own database
+    "dev-db-hooks": ("hooks install", "this clone's post-checkout hook: a database per git branch"),
 }
 MARKER = "# --- dev database (provision) ---"
 _RULE = re.compile(r"^(?!\t)([^:=#\s][^:=#]*?)\s*::?(?!=)", re.M)

@@ -81,6 +81,19 @@ def test_fresh_clone_make_dev_db_then_db_upgrade(tmp_path, server_binary):
         assert "already up: nothing changed" in second.stdout
         status = run(["make", "dev-db-status"], clone, env)
         assert status.returncode == 0 and str(port) in status.stdout
+
+        # opt-in: the branch hook (issue 12) through the app's own provision; a branch's own database
+        hooks = run(["make", "dev-db-hooks"], clone, env)
+        assert hooks.returncode == 0, hooks.stdout + hooks.stderr
+        hook = clone / ".git" / "hooks" / "post-checkout"
+        assert str(clone / ".venv-provision" / "bin" / "python") in hook.read_text()
+        git(clone, "checkout", "-q", "-b", "feature")
+        with pymysql.connect(**parse(url).connect_kwargs()) as connection, connection.cursor() as cursor:
+            cursor.execute("DROP TABLE assignment")  # the feature branch's change
+        git(clone, "checkout", "-q", "main")
+        with pymysql.connect(**parse(url).connect_kwargs()) as connection, connection.cursor() as cursor:
+            cursor.execute("SHOW TABLES")  # main's tables are back, same URL
+            assert {row[0] for row in cursor.fetchall()} == {"alembic_version", "assignment", "user"}
     finally:
         if (clone / ".venv-provision" / "bin" / "provision").exists():
             run([str(clone / ".venv-provision" / "bin" / "provision"), "destroy", "--yes"], clone, env)

@@ -140,8 +140,11 @@ class TestOkServer:
         assert (app / "requirements-dev.txt").read_text().splitlines()[-2:] == [
             "# make dev-db installs provision into .venv-provision, apart from the app",
             "provision @ git+https://git.example.org/provision.git@v0.1.0"]
+        hooks = make(app, "-n", "dev-db-hooks")
+        assert ".venv-provision/bin/provision hooks install" in hooks.stdout
         database = make(app, "-p", "-n", "dev-db-status").stdout  # make's own view of the rules
-        for target in ("dev-db:", "dev-db-down:", "dev-db-status:", "dev-db-reset:", "test:", "lint:", "serve:"):
+        for target in ("dev-db:", "dev-db-down:", "dev-db-status:", "dev-db-reset:", "dev-db-hooks:", "test:",
+                       "lint:", "serve:"):
             assert f"\n{target}" in database
 
 
