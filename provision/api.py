@@ -5,17 +5,16 @@ grants, prove the URL by logging in with it, and only then write it to .env.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
+from . import team
 from .backends import get_backend
-from . import leases
 from .bootstrap import converge, converge_test_grants, login_check, plan, prove
 from .choose import choose
-from .config import DRIVERS, Settings, load_settings, parse_ttl
+from .config import DRIVERS, Settings, load_settings
 from .envfile import read_key, write_key
 from .errors import ProvisionError, StateError
 from .probe import server_info
@@ -72,7 +71,7 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
     settings = _settings(settings, overrides)
     state = StateDir(settings.state_path)
     with state.lock():
-        settings = _recorded_namespace(settings, state)
+        settings = team.recorded_namespace(settings, state)
         installed = None
         if settings.install:
             from . import install  # the package managers' code is loaded only when asked for
@@ -99,17 +98,14 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
                           host=server.host, port=server.port, database=settings.database)
             with conn.cursor() as cursor:
                 target = plan(cursor, settings, info, password)
-            lease = dev_lease(settings, state, target.hosts)
-            # the lease is registered before anything is made, under the lock reapers take
-            with leases.locked(conn, lease.name) if lease else contextlib.nullcontext():
-                if lease:
-                    leases.register(conn, lease)
+            lease = team.dev_lease(settings, state, target.hosts)
+            with team.holding(conn, lease):  # registered before anything is made, under the reapers' lock
                 changes = converge(conn, target, fix_charset=settings.fix_charset,
                                    login_works=login_check(url, tls=not server.local))
                 test_changes, ours = converge_test_grants(conn, target, state.read().get("test_grants", {}))
                 state.update(test_grants=ours)  # at once: only what provision granted is ever revoked
                 changes += test_changes + repaired
-            lease_info = leases.get(conn, lease.name) if lease else None
+            lease_info = team.lease_info(conn, lease)
         finally:
             conn.close()
         url_text = str(url)
@@ -133,43 +129,8 @@ def up(settings: Settings | None = None, *, confirm: Callable[[str], bool] | Non
         user=settings.user, hosts=list(target.hosts), url=url, env_file=str(settings.env_path),
         env_key=settings.env_key, env_action=env_action, changes=changes, proof=proof, installed=installed,
         framework=target.framework.to_dict() if target.framework else None, test_grants=list(target.test_patterns),
-        namespace=settings.namespace, lease=_lease_summary(lease_info),
+        namespace=settings.namespace, lease=team.lease_summary(lease_info),
     )
-
-
-def _recorded_namespace(settings: Settings, state: StateDir) -> Settings:
-    """A later up without --namespace keeps the namespace the last one used (as it keeps the server)."""
-    recorded = state.read().get("namespace")
-    if settings.namespace or not recorded or "namespace" in settings.explicit:
-        return settings
-    from dataclasses import replace
-
-    from .namespaces import apply
-
-    database, user = apply(settings.database, settings.user, recorded)
-    return replace(settings, namespace=recorded, database=database, user=user)
-
-
-def dev_lease(settings: Settings, state: StateDir, hosts) -> leases.Lease | None:
-    """The lease ``up`` holds: --ttl, else the TTL a previous up recorded for this database."""
-    recorded = state.read().get("lease") or {}
-    if settings.ttl is not None:
-        ttl = parse_ttl(settings.ttl)
-    elif recorded.get("name") == settings.database:
-        ttl = recorded["ttl"]
-    else:
-        return None
-    # a namespace's lease covers its test databases too (<database>_*): its user's grants do
-    return leases.Lease(name=settings.database, kind="namespace" if settings.namespace else "database",
-                        purpose="dev", ttl=ttl, users=tuple((settings.user, host) for host in hosts),
-                        namespace=settings.namespace)
-
-
-def _lease_summary(lease: dict[str, Any] | None) -> dict[str, Any] | None:
-    if lease is None:
-        return None
-    return {"name": lease["name"], "ttl_seconds": lease["ttl_seconds"], "expires": lease["expires"],
-            "renewed": lease["renewed"], "owner": lease["owner"], "host": lease["host"]}
 
 
 def dry_run(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]:
@@ -207,7 +168,7 @@ def destroy(settings: Settings | None = None, **overrides: Any) -> str:
         return f"nothing to destroy: {state.path} does not exist"
     with state.lock():
         backend = recorded_backend(settings, state)
-        ended = _end_recorded_lease(backend, state.read().get("lease"))
+        ended = team.end_recorded_lease(backend, state.read().get("lease"))
         dropped = _drop_branch_databases(state, backend)
         message = backend.destroy() if backend else "no server recorded"
         if ended:
@@ -261,58 +222,13 @@ def status(settings: Settings | None = None, **overrides: Any) -> dict[str, Any]
                          recorded.get("env_key", settings.env_key))
     result["env_matches"] = env_value is not None and env_value == str(current_url(settings, state))
     if recorded.get("lease"):
-        result["lease"] = renew_recorded_lease(backend, recorded["lease"])
+        result["lease"] = team.renew_recorded_lease(backend, recorded["lease"])
     return result
-
-
-def _end_recorded_lease(backend, lease: dict[str, Any] | None) -> str | None:
-    """destroy on a shared server: drop what the project's lease covers, and the lease."""
-    if backend is None or not lease:
-        return None
-    conn = backend.server().connect()
-    try:
-        ended = leases.end(conn, lease["name"], lease["token"])
-    finally:
-        conn.close()
-    if ended is None:
-        return f"lease {lease['name']} was already gone (reaped or taken over)"
-    dropped = [f"database {name}" for name in ended.databases] + [f"user {user}" for user in ended.users]
-    return f"ended lease {lease['name']}: dropped " + (", ".join(dropped) or "nothing left")
-
-
-def renew_recorded_lease(backend, lease: dict[str, Any]) -> dict[str, Any]:
-    """Renew the lease the last up recorded (status renews, as up does); report, never fail."""
-    try:
-        conn = backend.server().connect(timeout=5)
-    except Exception as exc:
-        return {"name": lease["name"], "state": "unknown", "error": f"cannot reach the server: {exc}"}
-    try:
-        if not leases.renew(conn, lease["name"], lease["token"]):
-            return {"name": lease["name"], "state": "lost",
-                    "hint": "it expired and was reaped (or taken over): run provision up to make it again"}
-        return {**_lease_summary(leases.get(conn, lease["name"])), "state": "renewed"}
-    except Exception as exc:  # status reports, it does not fail
-        return {"name": lease["name"], "state": "unknown", "error": str(exc)}
-    finally:
-        conn.close()
 
 
 def reap(server_url: str, *, dry_run: bool = False, purpose: str | None = None) -> list[dict[str, Any]]:
     """Drop the databases and users of the expired leases on the server of ``server_url`` (an admin)."""
-    from .probe import connect, describe_login_error, error_code
-    from .url import parse
-
-    admin = parse(server_url)
-    try:
-        conn = connect(admin, database=None)  # TLS when the server offers it: a shared server
-    except Exception as exc:
-        if error_code(exc) is None:
-            raise
-        raise describe_login_error(exc, admin, "reap") from exc
-    try:
-        return [reaped.to_dict() for reaped in leases.reap(conn, dry_run=dry_run, purpose=purpose)]
-    finally:
-        conn.close()
+    return team.reap(server_url, dry_run=dry_run, purpose=purpose)
 
 
 def server_log(settings: Settings | None = None, *, lines: int = 40, follow: bool = False,

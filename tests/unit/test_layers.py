@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "provision.hooks",                                   # installs the git hook
         "provision.testing", "provision.testing.*",          # test servers, databases, templates, reaper
         "provision.project",                                 # what the last up recorded; reset, shell
+        "provision.team",                                    # a project's namespace and lease on a shared server
         "provision.bootstrap", "provision.envfile",          # converge and prove; the .env file
         "provision.backends", "provision.backends.*",        # make a server reachable
     ]),
