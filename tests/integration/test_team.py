@@ -491,9 +491,9 @@ from provision.url import parse
 
 def test_lease_taken_away(mysql_db, mysql_databases):
     admin = connect(parse(os.environ["ADMIN"]))
-    with admin.cursor() as cursor:  # as if this process had hung past its TTL
-        cursor.execute("UPDATE provision.leases SET expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-                       "WHERE name = %s", (mysql_databases.lease.name,))
+    with admin.cursor() as cursor:  # as if this process had hung past its TTL and a reaper had claimed it
+        cursor.execute("UPDATE provision.leases SET expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, "
+                       "state = 'reaping' WHERE name = %s", (mysql_databases.lease.name,))
     assert subprocess.run([sys.executable, "-m", "provision", "reap", "--server-url", os.environ["ADMIN"]]).returncode == 0
     deadline = time.monotonic() + 10
     while not mysql_databases.renewer.lost.is_set() and time.monotonic() < deadline:
