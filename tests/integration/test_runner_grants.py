@@ -8,8 +8,11 @@ test_django_runner.py.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pymysql
@@ -243,3 +246,29 @@ class TestReportedAndChecked:
         [finding] = [f for f in json_out(app.project.cli("doctor", "--json"))["findings"]
                      if f["check"] == "test_grants"]
         assert finding["status"] == "ok"
+
+
+SQLA_APP = Path(__file__).resolve().parent.parent / "apps" / "sqla_plugin_app"
+
+
+class TestSQLAlchemyTestPluginRuns:
+    """SQLAlchemy's own test plugin and dialect suite, run for real as the app user on the URL in .env."""
+
+    def test_schema_tests_pass(self, app):
+        shutil.copytree(SQLA_APP, app.project.path, dirs_exist_ok=True)
+        data = app.up("--driver", "pymysql")
+        assert data["framework"]["name"] == "sqlalchemy" and data["framework"]["evidence"] == ["setup.cfg"]
+        # the plugin expects the two schemas to exist: the app user makes them (README)
+        for name in ("test_schema", "test_schema_2"):
+            query(app.url, f"CREATE DATABASE {name}")
+            app.created.add(name)
+        # SQLAlchemy's test_has_table_nonexistent_schema expects "no such database" (1049/1146) for a
+        # database nobody created; a least-privilege user gets "denied" (1142) there instead: deselected
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "sqla_plugin_setup", "--dburi", app.url, "-v", "-p", "no:warnings",
+             "-k", "not nonexistent_schema"],
+            cwd=app.project.path, env={**os.environ, "PYTHONPATH": str(app.project.path)},
+            capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        for test in ("test_create_table_schema", "test_has_table_schema", "test_has_multi_table_schema"):
+            assert any(test in line and "PASSED" in line for line in result.stdout.splitlines()), result.stdout
