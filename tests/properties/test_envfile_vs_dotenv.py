@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
-from hypothesis import example, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from provision.envfile import write_key
@@ -116,7 +116,7 @@ def check(text: str, value: str) -> str:
 @example("DATABASE_URL=\nX=1", "x")
 @example("DATABASE_URL= # c\n", "#x")
 def test_any_file_is_written_exactly_or_refused_untouched(text, value):
-    check(text, value)
+    event(check(text, value))  # --hypothesis-show-statistics: how many were written, how many refused
 
 
 @given(env_file(), VALUES)
