@@ -220,7 +220,7 @@ class Databases:
 
         self.template = as_template(template, base_dir=project_dir)
         self.keep = keep
-        # with a template, used copies are restored instead of dropped (provision/restore.py)
+        # with a template, used copies are restored instead of dropped (provision/testing/restore.py)
         self.restore = (self.template is not None if restore is None else restore) and not keep
         self.recycler = None  # restore.Recycler
         self.pool_size = (2 if self.template else 1) if pool is None else pool

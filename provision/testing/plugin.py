@@ -190,8 +190,8 @@ def mysql_db(mysql_databases):
 
 @pytest.fixture(scope="session")
 def mysql_tx_connection(mysql_databases):
-    """The session's rolled-back connection (``provision.rollback.RolledBack``) behind ``mysql_tx``."""
-    from ..rollback import RolledBack
+    """The session's rolled-back connection (``provision.testing.rollback.RolledBack``) behind ``mysql_tx``."""
+    from .rollback import RolledBack
 
     rolled = RolledBack(mysql_databases)
     yield rolled

@@ -43,7 +43,7 @@ DATADIR_RECIPE = "1"
 # A throwaway server: nothing has to survive a crash, so every flush to disk is skipped.
 # innodb-stats-persistent=0 also saves a write to mysql.innodb_table_stats per CREATE/DROP
 # TABLE (30 tables: 9.5 ms instead of 14.5 ms, see bench/README.md).
-# performance_schema, only to count each table's row writes (provision/restore.py finds the
+# performance_schema, only to count each table's row writes (provision/testing/restore.py finds the
 # tables a test wrote to with them): every other instrument and consumer off, no timers.
 # Only for template suites (``count_writes``).
 COUNT_WRITES = [

@@ -9,14 +9,14 @@ DDL such as ``CREATE TABLE`` or ``ALTER TABLE``) defeats the rollback. That is d
 the server, not by reading SQL: the transaction begins by inserting a row into a temporary
 table of the connection; after the rollback the row is gone unless something committed it.
 Then the test gets a clear error and its database goes back to the janitor, which restores
-it (provision/restore.py); the next test gets a clean one. Between tests the session is
+it (provision/testing/restore.py); the next test gets a clean one. Between tests the session is
 reset (``COM_RESET_CONNECTION``: temporary tables, variables and the default database go back).
 As with Django and Rails: InnoDB does not roll back AUTO_INCREMENT (ids used inside a rolled-back
 transaction are not handed out again); tests that assert exact ids use ``mysql_db``.
 """
 from __future__ import annotations
 
-from .errors import ProvisionError
+from ..errors import ProvisionError
 
 MARK = "_provision_tx_mark"
 
