@@ -43,6 +43,9 @@ def reset(state_dir: StateDirOpt = None, yes: Yes = False, json_output: Json = F
     typer.echo(f"{result['database']}: dropped {result['dropped_tables']} table(s), recreated empty "
                f"({result['charset']}, {result['collation']})")
     typer.echo(f"{result['url']} logs in as {result['proof']['current_user']}")
+    if result.get("other_branches"):
+        typer.echo(f"only {result['branch']}'s tables were dropped; the databases of "
+                   f"{', '.join(result['other_branches'])} are kept (provision branch list)")
 
 
 @snapshot_app.command("save")

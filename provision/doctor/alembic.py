@@ -131,7 +131,13 @@ def _names(names) -> str:
 def _unknown_revision_fix(unknown: list[str], graph: Graph, migrations: Migrations, settings: Settings | None) -> str:
     fixes = []
     if settings is not None:
+        from .. import branches as branch_databases
         from ..snapshots import list_snapshots
+
+        live = branch_databases.Registry(settings.state_path).read()["live"]
+        checked_out = branch_databases.current_branch(settings.project_dir)
+        if live and checked_out and live != checked_out:
+            fixes.append(f"provision branch switch   (the database holds {live}'s tables; git is on {checked_out})")
 
         for snap in list_snapshots(settings):
             revision = snap.get("alembic_revision")

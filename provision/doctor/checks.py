@@ -29,6 +29,7 @@ from ..sql import run
 from ..url import DatabaseURL, parse
 from .findings import ERROR, OK, SKIP, WARN, Check, Context, Finding, Report, is_local, load_context
 from .alembic import check_migrations
+from .branches import check_branches
 from .locks import check_locks
 
 log = logging.getLogger(__name__)
@@ -486,6 +487,6 @@ def find_app_sql_modes(project_dir: Path, *, exclude: Path | None = None, max_fi
 
 CHECKS: list[Check] = [
     check_state, check_server, check_backend, check_port, check_disk, check_env_url, check_app_login,
-    check_charset, check_user_hosts, check_test_grants, check_auth_plugin, check_sql_mode, check_migrations,
-    check_locks,
+    check_charset, check_user_hosts, check_test_grants, check_auth_plugin, check_sql_mode, check_branches,
+    check_migrations, check_locks,
 ]

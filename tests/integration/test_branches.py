@@ -407,6 +407,44 @@ class TestModes:
         assert repo.fingerprint() == master
 
 
+class TestDoctor:
+    """doctor shows the branch state, and its Alembic fix names the switch when git and the database disagree."""
+
+    def finding(self, repo, check):
+        return next(f for f in api.doctor(repo.settings).findings if f.check == check)
+
+    def test_branch_state_and_the_fix_for_a_checkout_the_hook_missed(self, native_server, make_repo, tmp_path):
+        repo = make_repo(native_server, objects=False)
+        ok = self.finding(repo, "branches")
+        assert ok.status == "ok" and "holds master's tables, git's branch" in ok.finding
+        repo.git("checkout", "-b", "feature")
+        repo.add_migration(B2, A1, "b2 flag", B2_BODY)
+        repo.commit("b2")
+        repo.run("alembic", "upgrade", "head")
+
+        repo.git("-c", "core.hooksPath=/dev/null", "checkout", "master")  # the hook does not run
+        missed = self.finding(repo, "branches")
+        assert missed.status == "warn" and "holds feature's tables but git is on master" in missed.finding
+        assert missed.fix == "provision branch switch"
+        alembic = self.finding(repo, "alembic")
+        assert alembic.status == "error" and B2 in alembic.finding
+        assert alembic.fix.startswith("provision branch switch   (the database holds feature's tables")
+        repo.cli(*alembic.fix.split("   (")[0].split()[1:])  # the fix, as printed
+        assert self.finding(repo, "alembic").status == "ok" and self.finding(repo, "branches").status == "ok"
+
+        marker = tmp_path / "paused"
+        git = subprocess.Popen(["git", "checkout", "feature"], cwd=repo.path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**repo.env, branches.PAUSE_ENV: "detached",
+                                    branches.PAUSE_ENV + "_FILE": str(marker)})
+        os.kill(int(wait_for_file(marker, git)), signal.SIGKILL)
+        git.communicate(timeout=60)
+        interrupted = self.finding(repo, "branches")  # doctor changes nothing: it reports
+        assert interrupted.status == "error" and "from master to feature was interrupted" in interrupted.finding
+        repo.cli("branch", "list")
+        assert self.finding(repo, "branches").status == "warn"  # undone: master's tables, git on feature
+
+
 class TestDestroyResetSnapshots:
     """destroy, reset and snapshots know that other branches' databases exist."""
 
@@ -420,6 +458,16 @@ class TestDestroyResetSnapshots:
         assert repo.parked() == []
         assert repo.sql("SELECT COUNT(*) FROM item")[0][0] == 1000  # the app's database: the server's, kept
 
+
+    def test_reset_empties_the_live_branch_only(self, native_server, make_repo):
+        repo = make_repo(native_server, objects=False)
+        master = repo.fingerprint()
+        repo.git("checkout", "-b", "feature")
+        reset = repo.cli("reset", "--yes")
+        assert "only feature's tables were dropped; the databases of master are kept" in reset.stdout, reset.stdout
+        assert repo.fingerprint() == {"views": [], "triggers": [], "routines": []}
+        repo.git("checkout", "master")
+        assert repo.fingerprint() == master
 
     def test_a_snapshot_restores_into_the_live_branch_only(self, native_server, make_repo):
         repo = make_repo(native_server)
