@@ -82,6 +82,13 @@ class Settings:
     # a recorded choice (the port a project's server runs on) wins over a default, not over these
     explicit: frozenset = frozenset()
 
+    def port_or_recorded(self, recorded: int | None) -> int:
+        """The port a project's server runs on: the one its setup recorded wins over a default,
+        not over a port that was asked for (the recorded-port rule, for every backend)."""
+        if recorded and "port" not in self.explicit:
+            return int(recorded)
+        return self.port
+
     def resolve(self, path: Path) -> Path:
         """A path setting, relative to the project directory."""
         path = Path(path).expanduser()

@@ -89,13 +89,12 @@ def open_project(settings: Settings) -> Project:
 
 
 def recorded_backend(settings: Settings, state: StateDir, recorded: dict[str, Any] | None = None):
-    """The backend of the last ``up``, on the port that ``up`` used (not the default one);
+    """The backend of the last ``up``, on the port that ``up`` used (Settings.port_or_recorded);
     None when nothing is recorded."""
     recorded = state.read() if recorded is None else recorded
     if not recorded.get("backend"):
         return None
-    if recorded.get("port"):
-        settings = dataclasses.replace(settings, port=int(recorded["port"]))
+    settings = dataclasses.replace(settings, port=settings.port_or_recorded(recorded.get("port")))
     return get_backend(recorded["backend"], settings, state)
 
 

@@ -349,10 +349,7 @@ class DockerBackend:
     # --- how an admin logs in ------------------------------------------------------
     def _port(self) -> int:
         """The port the project's container was set up on, unless a port was asked for explicitly."""
-        recorded = self.state.read().get("docker", {}).get("port")
-        if recorded and "port" not in self.settings.explicit:
-            return recorded
-        return self.settings.port
+        return self.settings.port_or_recorded(self.state.read().get("docker", {}).get("port"))
 
     def server(self, port: int | None = None) -> Server:
         password = self.state.secret("docker_root_password") or ""

@@ -234,10 +234,7 @@ class NativeBackend:
 
     def _port(self) -> int:
         """The port the project's server was set up on, unless a port was asked for explicitly."""
-        recorded = self.recorded.get("port")
-        if recorded and "port" not in self.settings.explicit:
-            return recorded
-        return self.settings.port
+        return self.settings.port_or_recorded(self.recorded.get("port"))
 
     def _details(self) -> dict[str, Any]:
         return {"datadir": str(self.datadir), "socket": str(self.socket), "log": str(self.log_file)}
