@@ -144,8 +144,16 @@ def status(state_dir: StateDirOpt = None, env_file: EnvFile = None, json_output:
         _emit_json(data)
         return
     for key, value in data.items():
-        if value is not None:
+        if key == "lease" and value:
+            typer.echo(_lease_line(value))
+        elif value is not None:
             typer.echo(f"{key}: {value}")
+
+
+def _lease_line(lease: dict) -> str:
+    if lease.get("state") == "renewed":
+        return f"lease: {lease['name']} renewed, until {lease['expires']} (UTC)"
+    return f"lease: {lease['name']} {lease.get('state')}: {lease.get('hint') or lease.get('error')}"
 
 
 @app.command()

@@ -341,6 +341,7 @@ class TestCli:
         assert result.returncode == 0, result.stderr
         lease = json.loads(result.stdout)["lease"]
         assert lease["state"] == "renewed" and lease["renewed"] > up["lease"]["renewed"]
+        assert f"lease: ohdevel_{ns} renewed, until " in member.cli("status").stdout
         Member(tmp_path / "admin").cli("reap", "--server-url", str(team.admin))
         sql(team, "UPDATE provision.leases SET expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE name = %s",
             (f"ohdevel_{ns}",))  # as if the laptop slept past the TTL
@@ -349,6 +350,7 @@ class TestCli:
         assert Member(tmp_path / "admin").cli("reap", "--server-url", str(team.admin)).returncode == 0
         lost = json.loads(member.cli("status", "--json").stdout)["lease"]
         assert lost["state"] == "lost" and "provision up" in lost["hint"]
+        assert f"lease: ohdevel_{ns} lost: it expired and was reaped" in member.cli("status").stdout
         assert member.up(str(team.admin))["changed"]  # up makes it again, under a new lease
         assert f"ohdevel_{ns}" in databases(team)
         conn = team.connect()
