@@ -142,6 +142,8 @@ def container_server():
     from provision.url import DatabaseURL
 
     started: dict = {}
+    session = secrets.token_hex(6)  # a create that timed out on our side may still make a container
+    creating: list[str] = []
 
     def get(image: str, *server_args: str):
         key = (image, *server_args)
@@ -159,8 +161,10 @@ def container_server():
         except docker.errors.ImageNotFound:
             require(False, f"{image} missing (make docker-images, or bash docker/build-image.sh --help)")
         password = secrets.token_urlsafe(12)
+        creating.append(image)
         container = client.containers.run(
-            image, list(server_args), detach=True, labels={"provision.test": image_id(image)},
+            image, list(server_args), detach=True,
+            labels={"provision.test": image_id(image), "provision.test.session": session},
             environment={"MYSQL_ROOT_PASSWORD": password, "MYSQL_INITDB_SKIP_TZINFO": "1"},
             ports={"3306/tcp": ("127.0.0.1", None)})
         started[key] = (container, None)
@@ -175,8 +179,12 @@ def container_server():
     get.container_id = lambda image, *server_args: started[(image, *server_args)][0].id
 
     yield get
-    for container, _ in started.values():
-        container.remove(force=True, v=True)
+    if creating:
+        import docker
+
+        client = docker.from_env(timeout=60)
+        for container in client.containers.list(all=True, filters={"label": f"provision.test.session={session}"}):
+            container.remove(force=True, v=True)
 
 
 @pytest.fixture(scope="session")
