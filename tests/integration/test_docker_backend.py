@@ -204,6 +204,14 @@ class TestFirstUp:
         (zones,), = admin_query(shared, "SELECT COUNT(*) FROM mysql.time_zone_name")
         assert zones == 0, "MYSQL_INITDB_SKIP_TZINFO: no time zone tables were loaded"
 
+    def test_the_database_gets_the_newest_collation_of_the_image(self, shared):
+        """The README's promise per version: UCA 14.0 on MariaDB 10.10+ (10.11, 11.8), UCA 9.0 on MySQL."""
+        (version,), = admin_query(shared, "SELECT VERSION()")
+        promised = "utf8mb4_uca1400_ai_ci" if shared.flavor == "mariadb" else "utf8mb4_0900_ai_ci"
+        assert shared.flavor != "mariadb" or tuple(int(p) for p in version.split("-")[0].split(".")[:2]) >= (10, 10)
+        assert shared.up_data["proof"]["collation"] == promised
+        assert query(env_url(shared.env_file), "SELECT @@collation_database") == ((promised,),)
+
     def test_a_second_up_reports_no_change_and_leaves_env_alone(self, shared):
         before = shared.env_file.stat().st_mtime_ns, shared.env_file.read_bytes()
         result = shared.cli(*shared.up_args("--json"))  # backend and image come from the state
