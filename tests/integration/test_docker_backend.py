@@ -616,6 +616,10 @@ class TestSnapshotsAndShell:
         admin_query(shared, "CREATE TABLE ohdevel.snap (id INT PRIMARY KEY, note VARCHAR(32)) DEFAULT CHARSET=utf8mb4")
         try:
             admin_query(shared, "INSERT INTO ohdevel.snap VALUES (1, 'kept'), (2, 'Zoë; -- not a comment')")
+            admin_query(shared, "CREATE PROCEDURE ohdevel.add_snap(IN n VARCHAR(32)) "
+                                "BEGIN INSERT INTO snap VALUES (9, n); SELECT 'a;b'; END")
+            admin_query(shared, "CREATE EVENT ohdevel.tidy ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' "
+                                "DISABLE DO DELETE FROM snap WHERE note = 'x;y'")
             since = int(time.time()) - 1
             saved = json_out(shared.cli("snapshot", "save", "indocker", "--json"))
             until = int(time.time()) + 1
@@ -636,10 +640,19 @@ class TestSnapshotsAndShell:
 
             admin_query(shared, "DELETE FROM ohdevel.snap WHERE id = 1")
             admin_query(shared, "INSERT INTO ohdevel.snap VALUES (3, 'added later')")
+            admin_query(shared, "DROP PROCEDURE ohdevel.add_snap")
+            admin_query(shared, "DROP EVENT ohdevel.tidy")
             restored = shared.cli("snapshot", "restore", "indocker")
             assert restored.returncode == 0, restored.stderr
             assert query(url, "SELECT id, note FROM snap ORDER BY id") == ((1, "kept"), (2, "Zoë; -- not a comment"))
+            # the stored procedure and the event came back with the tables
+            assert admin_query(shared, "SELECT ROUTINE_NAME FROM information_schema.ROUTINES "
+                                       "WHERE ROUTINE_SCHEMA = 'ohdevel'") == (("add_snap",),)
+            assert admin_query(shared, "SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS "
+                                       "WHERE EVENT_SCHEMA = 'ohdevel'") == (("tidy", "DISABLED"),)
         finally:
+            admin_query(shared, "DROP PROCEDURE IF EXISTS ohdevel.add_snap")
+            admin_query(shared, "DROP EVENT IF EXISTS ohdevel.tidy")
             admin_query(shared, "DROP TABLE IF EXISTS ohdevel.snap")
             shared.cli("snapshot", "delete", "indocker")
 
