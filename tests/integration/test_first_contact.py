@@ -119,6 +119,9 @@ class TestSystemServer:
             assert system_server.sql("SELECT v FROM keepme.t") == ((42,),)
             again = project.cli("up", env=env)
             assert "nothing changed" in again.stdout, again.stdout + again.stderr
+            doctor = json.loads(project.cli("doctor", "--json", env=env).stdout)
+            state = next(f for f in doctor["findings"] if f["check"] == "state")
+            assert "the system's server" in state["finding"] and "unix_socket" in state["finding"]
             status = json_out(project.cli("status", "--json", env=env))
             assert status["admin_socket"] == str(system_server.socket) and "socket" in status["why"]
         finally:
@@ -195,6 +198,9 @@ class TestManyProjects:
                 query(env_url(p.env_file), "INSERT INTO mine VALUES (%s)", (value,))
             status_b = json_out(b.cli("status", "--json", env=env))
             assert status_b["port"] == data_b["port"] and "derived from the project's path" in status_b["why"]
+            doctor = json.loads(b.cli("doctor", "--json", env=env).stdout)
+            state = next(f for f in doctor["findings"] if f["check"] == "state")
+            assert "derived from the project's path" in state["finding"] and str(a.path) in state["finding"]
             # a later run keeps its port even when the default one is free again
             assert a.cli("destroy", "--yes").returncode == 0
             again = json_out(b.cli("up", "--json", env=env))
