@@ -65,7 +65,7 @@ server-binary:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-server mariadb-client \
 			|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-server mariadb-client; }; \
 	else echo "error: no MySQL/MariaDB server binary (mariadbd or mysqld) is installed"; \
-		echo "hint: $(SUDO) apt-get install -y mariadb-server"; exit 1; fi
+		echo "hint: $(SUDO) apt-get install -y mariadb-server docker.io   (all that make test needs)"; exit 1; fi
 
 docker-engine:
 	@if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ] && [ ! -x /usr/bin/dockerd ] \
@@ -75,7 +75,7 @@ docker-engine:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io \
 			|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; }; \
 	else echo "error: no Docker engine is installed"; \
-		echo "hint: $(SUDO) apt-get install -y docker.io mariadb-server"; exit 1; fi; fi
+		echo "hint: $(SUDO) apt-get install -y mariadb-server docker.io   (all that make test needs)"; exit 1; fi; fi
 	@bash docker/start-dockerd.sh
 
 # the README's two commands on a bare Debian bookworm in containers (docker/check-fresh.sh)
