@@ -19,6 +19,8 @@ from provision import api, branches
 from provision.config import load_settings
 from provision.probe import Server
 
+from ..conftest import require
+
 pytestmark = pytest.mark.mysql
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -570,3 +572,69 @@ class TestHookInstall:
         hooks.install(tmp_path)
         assert hooks.is_ours(tmp_path / "githooks" / "post-checkout")
         assert hooks.installed(tmp_path) is True
+
+
+class TestEveryBackend:
+    """The same switch on a project whose server provision started itself (native, docker): it is all SQL
+    over the admin login the project already has."""
+
+    @pytest.mark.parametrize("backend", ["native", "docker"])
+    def test_checkout_switches_on_the_projects_own_server(self, backend, project, request):
+        if backend == "native":
+            request.getfixturevalue("server_binary")
+            extra = ["--backend", "native"]
+        else:
+            image = os.environ.get("PROVISION_TEST_MARIADB_IMAGE") or "provision-test/mariadb:10.11"
+            try:
+                import docker
+
+                docker.from_env(timeout=10).images.get(image)
+            except Exception as exc:  # no engine, or no image
+                require(False, f"no Docker engine or no {image} ({exc}); make docker-images")
+            extra = ["--backend", "docker", "--image", image]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVISION_", "GIT_"))}
+        env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+        def run(*argv):
+            result = subprocess.run(list(argv), cwd=project.path, env=env, capture_output=True, text=True,
+                                    timeout=300)
+            assert result.returncode == 0, f"{argv}:\n{result.stdout}\n{result.stderr}"
+            return result
+
+        up = project.cli(*project.up_args(*extra))
+        try:
+            assert up.returncode == 0, up.stderr
+            (project.path / ".gitignore").write_text(".devdb/\n.env\n")
+            run("git", "init", "-q", "-b", "master")
+            run("git", "add", "-A")
+            run("git", "commit", "-qm", "first")
+            settings = project.settings()
+            url = str(api.current_url(settings))
+
+            def sql(statement):
+                from provision.probe import connect
+                from provision.url import parse
+
+                conn = connect(parse(url), tls=False)
+                try:
+                    with conn.cursor() as cursor:
+                        cursor.execute(statement)
+                        return cursor.fetchall()
+                finally:
+                    conn.close()
+
+            sql("CREATE TABLE item (id INT PRIMARY KEY, name VARCHAR(20))")
+            sql("INSERT INTO item VALUES (1, 'master'), (2, 'master')")
+            run(sys.executable, "-m", "provision", "hooks", "install")
+            created = run("git", "checkout", "-b", "feature")
+            assert "master -> feature (a copy of master's" in created.stderr, created.stderr
+            sql("UPDATE item SET name = 'feature'")
+            sql("ALTER TABLE item ADD COLUMN flag INT")
+            back = run("git", "checkout", "master")
+            assert "feature -> master" in back.stderr, back.stderr
+            assert sql("SELECT * FROM item ORDER BY id") == ((1, "master"), (2, "master"))
+            run("git", "checkout", "feature")
+            assert sql("SELECT * FROM item ORDER BY id") == ((1, "feature", None), (2, "feature", None))
+        finally:
+            destroyed = project.cli("destroy", "--yes")
+            assert destroyed.returncode == 0, destroyed.stderr
