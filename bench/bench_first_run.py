@@ -91,7 +91,7 @@ def main() -> int:
         runs = [one_run(ref) for _ in range(repeat)]
         results[ref] = {part: statistics.median(run[part] for run in runs) for part in PARTS}
         results[ref]["total"] = sum(results[ref][part] for part in PARTS)
-    width = max(len(ref) for ref in refs)
+    width = max(6, *(len(ref) for ref in refs))
     print(f"first make dev-db, median of {repeat} (s)")
     print(f"| {'part':<11} | " + " | ".join(f"{ref:>{width}}" for ref in refs) + " |")
     print(f"| {'-' * 11} | " + " | ".join("-" * width for _ in refs) + " |")
