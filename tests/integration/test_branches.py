@@ -409,6 +409,31 @@ class TestModes:
         assert repo.fingerprint() == master
 
 
+class TestListAndPrune:
+    """branch list shows every branch's database; prune drops those of deleted branches, asking first."""
+
+    def test_list_then_prune_a_deleted_branch(self, native_server, make_repo):
+        repo = make_repo(native_server, objects=False)
+        repo.git("checkout", "-b", "fix/urgent-1")
+        repo.git("checkout", "-b", "feature")
+        repo.git("checkout", "master")
+        listed = repo.cli("branch", "list").stdout
+        header, *lines = listed.splitlines()
+        assert header.split()[:4] == ["BRANCH", "ALEMBIC", "TABLES", "SIZE"]
+        assert any(line.startswith("*") and "master" in line and A1 in line for line in lines), listed
+        assert sum("fix/urgent-1" in line or "feature" in line for line in lines) == 2
+
+        repo.git("branch", "-D", "fix/urgent-1")
+        refused = repo.cli("branch", "prune", check=False, stdin=subprocess.DEVNULL)
+        assert refused.returncode == 2 and "provision branch prune --yes" in refused.stderr
+        assert len(repo.parked()) == 2  # nothing dropped without a yes
+        pruned = repo.cli("branch", "prune", "--yes")
+        assert pruned.stdout.count("dropped ") == 1 and len(repo.parked()) == 1
+        rows = {row["branch"] for row in api.branch_list(repo.settings)}
+        assert rows == {"master", "feature"}
+        assert "nothing to prune" in repo.cli("branch", "prune", "--yes").stdout
+
+
 class TestDoctor:
     """doctor shows the branch state, and its Alembic fix names the switch when git and the database disagree."""
 
