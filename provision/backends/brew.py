@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import processes
 from ..config import Settings
 from ..errors import AdminPasswordRequired, ConfigError, ServerError
 from ..files import tail_file
@@ -193,7 +194,7 @@ class BrewBackend:
         if not self.service_info(formula).get("running"):
             return f"Homebrew's {formula.name} service is not running"
         self._brew(formula.brew, "services", "stop", formula.name, what="stopping the service")
-        if not _wait_until(lambda: not is_listening("127.0.0.1", formula.port), STOP_TIMEOUT):
+        if not processes.wait_until(lambda: not is_listening("127.0.0.1", formula.port), STOP_TIMEOUT, first=0.05):
             return f"brew services stop {formula.name} ran, but the server still listens on port {formula.port}"
         return f"Homebrew's {formula.name} stopped (brew services stop {formula.name}); data kept in {formula.datadir}"
 
@@ -518,14 +519,3 @@ def _is_driver_error(exc: BaseException) -> bool:
     import pymysql
 
     return isinstance(exc, pymysql.err.MySQLError)
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
-    return condition()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import progress
+from .. import processes
 from ..config import Settings
 from ..errors import ServerError
 from ..files import tail_file
@@ -162,7 +163,7 @@ class NativeBackend:
             self._clear_stale_files()
             return "native server is not running"
         os.kill(pid, signal.SIGTERM)  # mysqld shuts down cleanly on SIGTERM
-        if not _wait_exit(pid, STOP_TIMEOUT):
+        if not processes.wait_until(lambda: not processes.alive(pid), STOP_TIMEOUT, longest=0.2):
             raise ServerError(
                 f"native server (pid {pid}) did not stop within {STOP_TIMEOUT:.0f} s",
                 f"look at {self.log_file}; kill -9 {pid} as a last resort (InnoDB recovers on the next up)",
@@ -358,9 +359,9 @@ class NativeBackend:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if not _alive(pid):
+        if not processes.alive(pid):
             return None
-        if str(self.option_file) not in _cmdline(pid):
+        if str(self.option_file) not in processes.cmdline(pid):
             return None  # the pid was reused by another process
         return pid
 
@@ -421,43 +422,3 @@ def _find_installer(binary: ServerBinary) -> Path:
 def _basedir(binary: ServerBinary, installer: Path) -> Path:
     # Debian: /usr/sbin/mariadbd + /usr/bin/mariadb-install-db -> /usr; Homebrew: <prefix>/bin/...
     return installer.parent.parent
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError, OSError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that exited: reap it
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        pass
-    try:  # macOS
-        return subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True).stdout
-    except OSError:
-        return ""
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
-    return not _alive(pid)
-

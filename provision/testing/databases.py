@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import collations
+from .. import processes
 from ..errors import ConfigError, ServerError
 from ..names import quote, validate_database
 from ..probe import Server, connect, describe_login_error, error_code, server_info
 from ..sql import render, run
 from ..url import DatabaseURL, URLString
-from .reaper import process_alive
 from .servers import EphemeralServer
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def is_orphan(name: str, prefix: str) -> bool:
     """One of our test databases whose owning process on this machine is gone."""
     parts = parse_name(name)
     return bool(parts and parts["prefix"] == prefix and parts["host"] == host_tag()
-                and not process_alive(parts["pid"]))
+                and not processes.alive(parts["pid"]))
 
 
 def like_pattern(prefix: str, kind: str = "t") -> str:

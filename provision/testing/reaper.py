@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import processes
 from ..errors import ServerError
 
 log = logging.getLogger(__name__)
@@ -63,36 +64,6 @@ def run_dir(key: str) -> Path:
     return base_dir() / f"srv-{key}"
 
 
-# --- processes ----------------------------------------------------------------------------
-def process_token(pid: int) -> str:
-    """Something that changes when a pid is reused: the start time (Linux), else ''."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def process_alive(pid: int, token: str = "") -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
-            return False
-    return not token or process_token(pid) in ("", token)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 # --- the record of a run directory ----------------------------------------------------------
 def read_record(directory: Path) -> dict[str, Any]:
     try:
@@ -120,20 +91,19 @@ def reap(directory: Path) -> list[str]:
     if record.get("server_pid"):
         pids.add(record["server_pid"])
     for pid in sorted(pids):
-        if process_alive(pid) and f"{directory}/" in _cmdline(pid):
+        if processes.alive(pid) and f"{directory}/" in processes.cmdline(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)  # throwaway: no clean shutdown needed
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)  # our own child (a normal stop): collect it, leave no zombie
-            deadline = time.monotonic() + 5
-            while process_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.01)  # SIGKILL is delivered asynchronously; the data dir goes next
+            # SIGKILL is delivered asynchronously; the data dir goes next
+            processes.wait_until(lambda: not processes.alive(pid), 5, first=0.01, longest=0.01)
             done.append(f"killed server pid {pid}")
     if record.get("kind") == "docker":
         done += _remove_containers(directory, record.get("container"))
     watchdog = record.get("watchdog_pid")
-    if (watchdog and watchdog != os.getpid() and process_alive(watchdog)
-            and str(directory) in _cmdline(watchdog).split()):
+    if (watchdog and watchdog != os.getpid() and processes.alive(watchdog)
+            and str(directory) in processes.cmdline(watchdog).split()):
         with contextlib.suppress(ProcessLookupError):
             os.kill(watchdog, signal.SIGTERM)  # its work is done
     if directory.exists():
@@ -201,7 +171,7 @@ def sweep_servers() -> list[str]:
             continue
         if record.get("host") != socket.gethostname():
             continue
-        if not process_alive(record.get("owner_pid", 0), record.get("owner_token", "")):
+        if not processes.alive(record.get("owner_pid", 0), record.get("owner_token", "")):
             done += reap(directory)
     for lock in base_dir().glob("lock-*"):  # xdist start locks (see choose.open_server)
         with contextlib.suppress(OSError):
@@ -235,7 +205,7 @@ def watch(owner_pid: int, directory: Path, poll: float = 0.5) -> None:
                     break
             else:
                 time.sleep(poll)  # sleep-ok: no pidfd on this system, so poll
-                if not process_alive(owner_pid, token):
+                if not processes.alive(owner_pid, token):
                     break
         else:
             return

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import processes
 from ..errors import ServerError
 from ..probe import Server, wait_until_ready
 from ..url import DatabaseURL, parse
-from .reaper import (LABEL, cache_dir, process_alive, process_token, read_record, reap, run_dir, spawn_watchdog,
-                     sweep_servers, write_record)
+from .reaper import LABEL, cache_dir, read_record, reap, run_dir, spawn_watchdog, sweep_servers, write_record
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class EphemeralServer:
         record = read_record(directory)
         if not record.get("admin_url") or not record.get("ready"):
             return None
-        if record.get("server_pid") and not process_alive(record["server_pid"]):
+        if record.get("server_pid") and not processes.alive(record["server_pid"]):
             return None
         admin = parse(record["admin_url"])
         return cls(kind=record["kind"], server=Server(admin=admin, host=admin.host, port=admin.port, local=True),
@@ -157,7 +157,7 @@ class EphemeralServer:
 
 def _new_record(kind: str, owner_pid: int) -> dict[str, Any]:
     return {"kind": kind, "host": socket.gethostname(), "owner_pid": owner_pid,
-            "owner_token": process_token(owner_pid), "created": time.time()}
+            "owner_token": processes.token(owner_pid), "created": time.time()}
 
 
 def start(kind: str = "native", *, image: str | None = None, owner_pid: int | None = None,

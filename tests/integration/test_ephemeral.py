@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from provision.processes import alive as process_alive
 from provision.testing.databases import Databases, EphemeralServer, Tls, database_name, ephemeral_database, host_tag
-from provision.testing.reaper import base_dir, process_alive, read_record, sweep_servers
+from provision.testing.reaper import base_dir, read_record, sweep_servers
 from provision.testing.servers import ephemeral_server
 from provision.testing.templates import MARKER, as_template
 

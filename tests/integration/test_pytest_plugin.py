@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from provision.testing.reaper import base_dir, process_alive
+from provision.processes import alive as process_alive
+from provision.testing.reaper import base_dir
 
 from ..conftest import require
 from .test_ephemeral import _docker_ready, databases_on, query, wait_for, write_alembic_project

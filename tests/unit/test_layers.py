@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ]),
     ("pieces", ["provision.probe", "provision.sql", "provision.sqldump", "provision.url", "provision.state",
                 "provision.files", "provision.ports", "provision.project_port", "provision.client_tools",
-                "provision.collations", "provision.leases", "provision.progress",
+                "provision.collations", "provision.leases", "provision.processes", "provision.progress",
                 "provision.schema_objects"]),
     ("config", ["provision.config", "provision.frameworks", "provision.namespaces"]),  # settings + their inputs
     ("names", ["provision.names"]),
