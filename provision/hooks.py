@@ -62,8 +62,8 @@ if [ "$3" = 1 ]; then
     if [ -x {py} ]; then
         {py} -m provision branch hook "$1" "$2" "$3" </dev/null || true
     else
-        echo "provision: warning: {python} is gone; the branch database was not switched" \\
-             "(run provision hooks install again)" >&2
+        echo "provision: warning: the python this hook was installed with is gone; the branch database" \\
+             "was not switched (run provision hooks install again)" >&2
     fi
 fi
 exit $status

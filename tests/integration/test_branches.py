@@ -589,6 +589,15 @@ class TestHookInstall:
         assert (folder / "post-checkout").read_text() == theirs
         assert not (folder / hooks.CHAINED).exists()
 
+    def test_a_vanished_python_warns_and_the_checkout_still_succeeds(self, tmp_path):
+        from provision import hooks
+
+        subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+        hooks.install(tmp_path, python=str(tmp_path / "gone" / "python"))
+        result = subprocess.run([str(hooks.hooks_dir(tmp_path) / "post-checkout"), "a", "b", "1"], cwd=tmp_path,
+                                capture_output=True, text=True)
+        assert result.returncode == 0 and "hooks install again" in result.stderr
+
     def test_core_hooks_path_is_honoured(self, tmp_path):
         from provision import hooks
 
