@@ -187,7 +187,7 @@ def templates_bench(server, rounds: int) -> dict:
 
     results: dict = {}
     start = time.perf_counter()
-    with Databases(server, template=str(APP), pool=0) as databases:
+    with Databases(server, template=str(APP), pool=0, restore=False) as databases:  # copies, not restores
         results["template_setup_s"] = time.perf_counter() - start  # build (or reuse) + capture + proof
         plan = databases.plan
         results["tables"] = len(plan.tables)

@@ -376,8 +376,8 @@ class Databases:
         self.made.discard(name)
         if self.keep:
             self.kept.append(name)
-        elif self.recycler is not None:
-            self.recycler.give_back(name)
+        elif self.recycler is not None and name in self.recycler.owned:
+            self.recycler.give_back(name)  # checked, and restored or replaced (restore.py)
         elif self._deferred is not None:
             self._released.append(name)
         else:
