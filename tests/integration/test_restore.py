@@ -172,3 +172,18 @@ class TestRestore:
         finally:
             query(mysql97, "DROP USER %s@'%%'", (user,))
             query(mysql97, "SET GLOBAL log_bin_trust_function_creators = %s", (trusted,))
+
+
+def test_a_database_the_janitor_did_not_copy_is_dropped_on_release(native_server, tmp_path):
+    """release() of a name the recycler does not own (made by hand) drops it, as without restore."""
+    from provision.testing.databases import Databases
+    from provision.testing.servers import EphemeralServer
+
+    (tmp_path / "schema.sql").write_text(SCHEMA)
+    with Databases(EphemeralServer(kind="url", server=native_server), template=str(tmp_path / "schema.sql"),
+                   pool=0) as databases:
+        assert databases.recycler is not None
+        name = databases.new_name()
+        query(native_server, f"CREATE DATABASE `{name}`")
+        databases.release(name)
+        assert query(native_server, "SHOW DATABASES LIKE %s", (name,)) == ()
