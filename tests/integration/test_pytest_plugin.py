@@ -297,8 +297,9 @@ class TestParallelDocker:
         client = docker.from_env()
         try:
             def ours():
-                return [c for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
-                        if c.labels.get("provision.run_dir") == directory]
+                # sparse: no inspect per container, which fails for one the reaper removes meanwhile
+                return [c for c in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL}=1"})
+                        if (c.attrs.get("Labels") or {}).get("provision.run_dir") == directory]
 
             assert len(ours()) == 1
             process.send_signal(signal.SIGKILL)
