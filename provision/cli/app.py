@@ -178,6 +178,15 @@ def _typed_path(path: Path) -> str:
     return shlex.quote(relative if not relative.startswith("..") and "/" in relative else str(path))
 
 
+def confirm(question: str, refusal: str, hint: str) -> None:
+    """Ask on a terminal (no: exit 1); without one, refuse with ``error:``/``hint:`` (how to confirm), exit 2."""
+    if not sys.stdin.isatty():
+        typer.echo(f"error: {refusal}", err=True)
+        typer.echo(f"hint: {hint}", err=True)
+        raise typer.Exit(2)
+    typer.confirm(question, abort=True)
+
+
 def _is_driver_error(exc: Exception) -> bool:
     if "pymysql" not in sys.modules:
         return False

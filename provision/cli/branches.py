@@ -1,12 +1,11 @@
 """``provision branch ...`` and ``provision hooks ...`` (registered on ``cli.app``)."""
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
 import typer
 
-from .app import Debug, Json, StateDirOpt, Yes, _emit_json, _run, _settings, _setup_logging, app
+from .app import Debug, Json, StateDirOpt, Yes, _emit_json, _run, _settings, _setup_logging, app, confirm
 
 branch_app = typer.Typer(help="Per-branch databases: each git branch keeps its own dev database.",
                          no_args_is_help=True)
@@ -69,11 +68,8 @@ def branch_prune(state_dir: StateDirOpt = None, yes: Yes = False, debug: Debug =
         return
     listing = ", ".join(f"{r['branch']} ({_size(r['size'])})" for r in doomed)
     if not yes:
-        if not sys.stdin.isatty():
-            typer.echo(f"error: prune would drop the databases of {listing}", err=True)
-            typer.echo("hint: run provision branch prune --yes to confirm", err=True)
-            raise typer.Exit(2)
-        typer.confirm(f"Drop the databases of {listing}?", abort=True)
+        confirm(f"Drop the databases of {listing}?", f"prune would drop the databases of {listing}",
+                "run provision branch prune --yes to confirm")
     for name in _run(debug, lambda: api.branch_drop([r["database"] for r in doomed], settings)):
         typer.echo(f"dropped {name}")
 

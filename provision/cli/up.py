@@ -11,7 +11,7 @@ import typer
 from .app import (Backend, Collation, Database, Debug, Driver, DryRun, EnvFile, EnvKey, FixCharset, Formula,
                   Framework, GeneratePassword, Host, Image, Install, InstallYes, Json, Namespace, Password, Port,
                   Recreate, ServerUrl, StateDirOpt, TestDatabases, Timeout, Ttl, User, Yes, _emit_json, _run,
-                  _settings, _setup_logging, app)
+                  _settings, _setup_logging, app, confirm)
 
 
 @app.command()
@@ -123,11 +123,8 @@ def destroy(state_dir: StateDirOpt = None, yes: Yes = False, json_output: Json =
     from .. import api
 
     if not yes:
-        if not sys.stdin.isatty():
-            typer.echo("error: destroy deletes the project's database server and its data", err=True)
-            typer.echo("hint: run provision destroy --yes to confirm", err=True)
-            raise typer.Exit(2)
-        typer.confirm("Delete the project's server and all its data?", abort=True)
+        confirm("Delete the project's server and all its data?",
+                "destroy deletes the project's database server and its data", "run provision destroy --yes to confirm")
     message = _run(debug, lambda: api.destroy(_settings(state_dir=state_dir)))
     _emit_json({"result": message}) if json_output else typer.echo(message)
 

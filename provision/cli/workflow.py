@@ -1,12 +1,11 @@
 """The migration workflow's commands: reset, snapshot, shell, doctor (registered on ``cli.app``)."""
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from .app import Debug, Json, StateDirOpt, Yes, _emit_json, _run, _settings, _setup_logging, app
+from .app import Debug, Json, StateDirOpt, Yes, _emit_json, _run, _settings, _setup_logging, app, confirm
 from .app import EnvFile, as_typed
 
 snapshot_app = typer.Typer(help="Save and restore copies of the database (cheap branch switching).",
@@ -14,15 +13,6 @@ snapshot_app = typer.Typer(help="Save and restore copies of the database (cheap 
 app.add_typer(snapshot_app, name="snapshot")
 
 Name = Annotated[str, typer.Argument(help="Snapshot name, e.g. master.")]
-
-
-def _confirm(question: str, refusal: str, hint: str) -> None:
-    """Ask on a terminal; without one, refuse and say how to confirm."""
-    if not sys.stdin.isatty():
-        typer.echo(f"error: {refusal}", err=True)
-        typer.echo(f"hint: {hint}", err=True)
-        raise typer.Exit(2)
-    typer.confirm(question, abort=True)
 
 
 @app.command()
@@ -33,7 +23,7 @@ def reset(state_dir: StateDirOpt = None, yes: Yes = False, json_output: Json = F
 
     settings = _run(debug, lambda: _settings(state_dir=state_dir))
     if not yes:
-        _confirm("Drop every table of the project's database and start empty?",
+        confirm("Drop every table of the project's database and start empty?",
                  "reset drops every table of the project's database",
                  "run provision reset --yes to confirm (provision snapshot save NAME keeps a copy first)")
     result = _run(debug, lambda: api.reset(settings))
@@ -136,7 +126,7 @@ def doctor(state_dir: StateDirOpt = None, env_file: EnvFile = None, kill_blocker
     if kill_blockers and blockers:
         listing = ", ".join(f"{b['id']} ({b['user']}@{b['host']})" for b in blockers)
         if not yes:
-            _confirm(f"End session(s) {listing}? Their open transactions are rolled back.",
+            confirm(f"End session(s) {listing}? Their open transactions are rolled back.",
                      f"--kill-blockers would end session(s) {listing}",
                      "run provision doctor --kill-blockers --yes to confirm")
         killed = _run(debug, lambda: api.kill_blockers([b["id"] for b in blockers], settings))
