@@ -41,6 +41,11 @@ class Server:
     def connect(self, **kwargs):
         return connect(self.admin, tls=not self.local, **kwargs)
 
+    @classmethod
+    def from_url(cls, admin: DatabaseURL, *, local: bool = False) -> "Server":
+        """The server an admin URL points at (its host and port)."""
+        return cls(admin=admin, host=admin.host, port=admin.port, local=local)
+
 
 @dataclass(frozen=True)
 class ServerInfo:

@@ -55,8 +55,7 @@ class ExistingBackend:
         # apps reach the server where the admin does (a CI service, a managed host). A loopback
         # server is connected to without TLS (fast), unless it requires TLS (start() finds out)
         requires_tls = self.state.read().get("existing", {}).get("requires_tls", False)
-        return Server(admin=admin, host=admin.host, port=admin.port,
-                      local=admin.host in LOOPBACK and not requires_tls)
+        return Server.from_url(admin, local=admin.host in LOOPBACK and not requires_tls)
 
     def available(self) -> tuple[bool, str]:
         return True, "uses a server that already runs"

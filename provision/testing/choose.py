@@ -36,7 +36,7 @@ def dev_server(project_dir: Path | None = None) -> EphemeralServer | None:
     except ProvisionError as exc:
         log.info("ephemeral: not using the dev server: %s", exc.message)
         return None
-    server = Server(admin=replace(url, database=""), host=url.host, port=url.port, local=local)
+    server = Server.from_url(replace(url, database=""), local=local)
     try:
         conn = connect(url, tls=not local, timeout=2)
     except Exception as exc:
@@ -54,8 +54,7 @@ def dev_server(project_dir: Path | None = None) -> EphemeralServer | None:
 
 def url_server(text: str) -> EphemeralServer:
     url = parse(text)
-    return EphemeralServer(kind="url", server=Server(admin=replace(url, database=""), host=url.host,
-                                                     port=url.port, local=False))
+    return EphemeralServer(kind="url", server=Server.from_url(replace(url, database="")))
 
 
 def docker_available() -> tuple[bool, str]:

@@ -492,7 +492,7 @@ def ephemeral_database(server: Any = None, *, template: Any = None, prefix: str 
             target = stack.enter_context(open_server(server or "auto", project_dir=project_dir,
                                                      template=template is not None))
         elif isinstance(server, DatabaseURL):
-            target = EphemeralServer(kind="url", server=Server(admin=server, host=server.host, port=server.port))
+            target = EphemeralServer(kind="url", server=Server.from_url(server))
         else:
             target = server
         databases = stack.enter_context(Databases(target, prefix=prefix, template=template, pool=0,

@@ -150,7 +150,7 @@ class EphemeralServer:
         if record.get("server_pid") and not processes.alive(record["server_pid"]):
             return None
         admin = parse(record["admin_url"])
-        return cls(kind=record["kind"], server=Server(admin=admin, host=admin.host, port=admin.port, local=True),
+        return cls(kind=record["kind"], server=Server.from_url(admin, local=True),
                    flavor=record.get("flavor", "?"), version=record.get("version", "?"), directory=directory,
                    owned=False, details=record)
 
