@@ -32,7 +32,20 @@ from ..errors import ServerError
 
 log = logging.getLogger(__name__)
 
-LABEL = "provision.ephemeral"  # docker label on every container we start
+# docker labels, in the docker backend's vocabulary (dev.provision.*): every container we start
+# carries LABEL=true and the run directory it belongs to
+LABEL = "dev.provision.ephemeral"
+RUN_DIR_LABEL = "dev.provision.run_dir"
+OWNER_LABEL = "dev.provision.owner"
+# what containers started before the rename carry; still recognised as ours on read
+OLD_LABELS = {LABEL: ("provision.ephemeral", "1"), RUN_DIR_LABEL: ("provision.run_dir", None)}
+
+
+def is_ours(labels: dict[str, str] | None) -> bool:
+    """A container one of our test runs started (new or old labels)."""
+    labels = labels or {}
+    old_key, old_value = OLD_LABELS[LABEL]
+    return labels.get(LABEL) == "true" or labels.get(old_key) == old_value
 OWNER_FILE = "owner.json"
 
 
@@ -83,7 +96,7 @@ def reap(directory: Path) -> list[str]:
 
     The server is found by its recorded pid and, for a start interrupted before the pid was
     recorded, by its command line (``--defaults-file=<directory>/...``); a container by its
-    recorded id or its ``provision.run_dir`` label. Nothing that does not name the directory.
+    recorded id or its run-directory label. Nothing that does not name the directory.
     """
     record = read_record(directory)
     done = []
@@ -142,11 +155,12 @@ def _remove_containers(directory: Path, container_id: str | None) -> list[str]:
         return []
     done = []
     try:
-        found = client.containers.list(all=True, filters={"label": f"provision.run_dir={directory}"})
-        for cid in sorted({c.id for c in found} | ({container_id} if container_id else set())):
+        found = {c.id for key in (RUN_DIR_LABEL, OLD_LABELS[RUN_DIR_LABEL][0])
+                 for c in client.containers.list(all=True, sparse=True, filters={"label": f"{key}={directory}"})}
+        for cid in sorted(found | ({container_id} if container_id else set())):
             try:
                 container = client.containers.get(cid)
-                if (container.labels or {}).get(LABEL) != "1":
+                if not is_ours(container.labels):
                     continue
                 container.remove(force=True, v=True)
                 done.append(f"removed container {cid[:12]}")

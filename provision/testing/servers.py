@@ -32,7 +32,7 @@ from .. import processes
 from ..errors import ServerError
 from ..probe import Server, wait_until_ready
 from ..url import DatabaseURL, parse
-from .reaper import LABEL, cache_dir, read_record, reap, run_dir, spawn_watchdog, sweep_servers, write_record
+from .reaper import LABEL, OWNER_LABEL, RUN_DIR_LABEL, cache_dir, read_record, reap, run_dir, spawn_watchdog, sweep_servers, write_record
 
 log = logging.getLogger(__name__)
 
@@ -364,8 +364,8 @@ def _start_docker(directory: Path, *, image: str | None, timeout: float) -> Ephe
     host = _docker_host()
     container = MySqlContainer(
         image, username="root", password=password, dbname="provision_ready",
-        labels={LABEL: "1", "provision.owner": f"{socket.gethostname()}:{read_record(directory)['owner_pid']}",
-                "provision.run_dir": str(directory)},
+        labels={LABEL: "true", OWNER_LABEL: f"{socket.gethostname()}:{read_record(directory)['owner_pid']}",
+                RUN_DIR_LABEL: str(directory)},
     )
     container.with_command(DOCKER_ARGS)
     container.with_tmpfs_mount("/var/lib/mysql")  # no anonymous volume is left behind

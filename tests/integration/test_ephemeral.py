@@ -381,7 +381,9 @@ class TestDockerServer:
 
     def test_labelled_local_and_usable(self, docker_server):
         container = _container(docker_server.details["container"])
-        assert container.labels["provision.ephemeral"] == "1"
+        from provision.testing.reaper import LABEL, RUN_DIR_LABEL
+
+        assert container.labels[LABEL] == "true" and container.labels[RUN_DIR_LABEL]
         bindings = container.attrs["HostConfig"]["PortBindings"]["3306/tcp"]
         assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
         with ephemeral_database(docker_server) as db:

@@ -272,15 +272,15 @@ class TestParallelDocker:
 
         client = docker.from_env()
         try:
-            before = {c.id for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"})}
+            before = {c.id for c in client.containers.list(all=True, filters={"label": f"{LABEL}=true"})}
             run_parallel_suite(pytester, "--mysql-server=docker", f"--mysql-image={image}")
-            after = {c.id for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"})}
+            after = {c.id for c in client.containers.list(all=True, filters={"label": f"{LABEL}=true"})}
         finally:
             client.close()
         assert after - before == set()
 
     def test_killed_run_takes_its_container_along(self, pytester):
-        from provision.testing.reaper import LABEL
+        from provision.testing.reaper import LABEL, RUN_DIR_LABEL
         from provision.testing.servers import default_image
 
         image = default_image("mariadb")
@@ -298,8 +298,8 @@ class TestParallelDocker:
         try:
             def ours():
                 # sparse: no inspect per container, which fails for one the reaper removes meanwhile
-                return [c for c in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL}=1"})
-                        if (c.attrs.get("Labels") or {}).get("provision.run_dir") == directory]
+                return [c for c in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL}=true"})
+                        if (c.attrs.get("Labels") or {}).get(RUN_DIR_LABEL) == directory]
 
             assert len(ours()) == 1
             process.send_signal(signal.SIGKILL)

@@ -163,3 +163,15 @@ class TestCheapImports:
                 "print(callable(provision.ephemeral_server), callable(provision.ephemeral_database))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.split() == ["True", "True"]
+
+
+class TestContainerLabels:
+    """Test-server containers carry dev.provision.* labels; ones started before the rename are still ours."""
+
+    def test_new_and_old_labels_are_ours_and_nothing_else_is(self):
+        from provision.testing.reaper import is_ours
+
+        assert is_ours({"dev.provision.ephemeral": "true", "dev.provision.run_dir": "/dev/shm/x/srv-1"})
+        assert is_ours({"provision.ephemeral": "1", "provision.run_dir": "/dev/shm/x/srv-1"})
+        assert not is_ours({"dev.provision.owned": "true"})  # a project's container: its backend owns it
+        assert not is_ours({"provision.ephemeral": "true"}) and not is_ours(None)
