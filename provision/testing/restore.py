@@ -118,11 +118,17 @@ class Restorer:
             data = {t: (sums.get(t), increments.get(t)) for t in self.tables}
         return Snapshot(schema, data)
 
-    def _directory_stamp(self, database: str) -> int:
+    def _directory_stamp(self, database: str) -> tuple:
+        """The directory's mtime and its entries with their inode numbers: DDL creates, removes or
+        renames a file over another (a new inode), and the entries see it even when it falls in the
+        same tick of the kernel's coarse file clock as the copy before it (the mtime alone missed a
+        DROP TRIGGER made a millisecond after the copy)."""
         try:
-            return os.stat(self.datadir / database).st_mtime_ns
+            with os.scandir(self.datadir / database) as entries:
+                files = tuple(sorted((entry.name, entry.inode()) for entry in entries))
+            return os.stat(self.datadir / database).st_mtime_ns, files
         except OSError:
-            return -1
+            return (-1,)
 
     def change(self, before: Snapshot, after: Snapshot) -> Change:
         if before.schema != after.schema:
