@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from .. import progress
 from .. import processes
@@ -109,9 +109,14 @@ def install_hint() -> str:
 class NativeBackend:
     name = "native"
 
-    def __init__(self, settings: Settings, state: StateDir):
+    def __init__(self, settings: Settings, state: StateDir, *, binary: ServerBinary | None = None,
+                 extra_options: Sequence[str] = ()):
+        """``binary``: use this server binary (no search); ``extra_options``: option-file lines
+        appended after provision's own (they win): the test servers turn durability off with them."""
         self.settings = settings
         self.state = state
+        self.given_binary = binary
+        self.extra_options = list(extra_options)
         # what the run that made this server recorded (binary, version, port): read once
         self.recorded: dict[str, Any] = state.read().get("native", {})
         self.dir = state.path / "native"
@@ -131,7 +136,7 @@ class NativeBackend:
     def start(self) -> Started:
         self.state.ensure()
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pid = self._running_pid()
+        pid = self.pid()
         if pid is not None:
             self._check_port_matches()
             connect_ok = wait_until_ready(self.server(), timeout=self.settings.timeout, what="native server",
@@ -158,7 +163,7 @@ class NativeBackend:
         return Started(self.server(), action, self._details())
 
     def stop(self) -> str:
-        pid = self._running_pid()
+        pid = self.pid()
         if pid is None:
             self._clear_stale_files()
             return "native server is not running"
@@ -180,7 +185,7 @@ class NativeBackend:
         return f"{message}; removed {self.dir}"
 
     def status(self) -> dict[str, Any]:
-        pid = self._running_pid()
+        pid = self.pid()
         recorded = self.recorded
         return {
             "backend": self.name,
@@ -242,6 +247,8 @@ class NativeBackend:
 
     # --- the steps -------------------------------------------------------------------
     def _binary(self, *, required: bool) -> ServerBinary | None:
+        if self.given_binary is not None:
+            return self.given_binary
         recorded = self.recorded
         path = Path(recorded["binary"]) if recorded.get("binary") else None
         if path and path.is_file():
@@ -313,6 +320,8 @@ class NativeBackend:
         ]
         if os.geteuid() == 0:
             lines.append("user=root")  # both servers refuse to run as root without it
+        if self.extra_options:
+            lines += ["# the caller's options (last: they win)", *self.extra_options]
         self.option_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def _spawn(self, binary: ServerBinary) -> subprocess.Popen:
@@ -353,7 +362,7 @@ class NativeBackend:
         return wait_until_ready(server, timeout=self.settings.timeout, alive=alive,
                                 log_tail=self.logs_tail, what="native server")
 
-    def _running_pid(self) -> int | None:
+    def pid(self) -> int | None:
         """The pid of our server, if the pid file names a live process running our option file."""
         try:
             pid = int(self.pid_file.read_text().strip())

@@ -213,23 +213,10 @@ def _throwaway_backend(directory: Path, binary, port: int, timeout: float, extra
     from ..config import load_settings
     from ..state import StateDir
 
-    class ThrowawayNative(NativeBackend):
-        """The native backend with a known binary and durability off (appended options win)."""
-
-        def _binary(self, *, required: bool):
-            return binary
-
-        def _write_option_file(self, server_binary, datadir=None) -> None:
-            super()._write_option_file(server_binary, datadir)
-            private_tmp = self.dir / "tmp"  # not /tmp: its cleaners must not take our temp tables
-            private_tmp.mkdir(exist_ok=True)
-            with open(self.option_file, "a", encoding="utf-8") as handle:
-                handle.write("# throwaway server (provision.testing.servers)\n")
-                handle.write("\n".join([*THROWAWAY_OPTIONS[server_binary.flavor], *extra,
-                                        f"tmpdir={private_tmp}"]) + "\n")
-
     settings = load_settings({"project_dir": directory, "port": port, "timeout": timeout}, environ={})
-    return ThrowawayNative(settings, StateDir(directory / "state"))
+    # durability off: the options come after the backend's own, so they win
+    return NativeBackend(settings, StateDir(directory / "state"), binary=binary,
+                         extra_options=[*THROWAWAY_OPTIONS[binary.flavor], *extra])
 
 
 def find_binary(search_path: str | None = None):
@@ -329,7 +316,7 @@ def _start_native(directory: Path, *, search_path: str | None, timeout: float, e
             last = exc
             continue
         record = read_record(directory)
-        record["server_pid"] = backend._running_pid()
+        record["server_pid"] = backend.pid()
         write_record(directory, record)
         return EphemeralServer(kind="native", server=started.server, flavor=binary.flavor,
                                version=binary.version, directory=directory,
