@@ -1,3 +1,5 @@
+# Over 500 lines: Homebrew's service, formulae, socket logins and the root-password prompt are one
+# lifecycle; splitting them would only move private helpers apart.
 """brew: Homebrew's MySQL or MariaDB service on a Mac (the seed's ``brew install mysql``).
 
 Homebrew keeps one server per machine. Its data lives in ``<prefix>/var/mysql``, its

@@ -1,3 +1,5 @@
+# Over 500 lines: one backend's whole lifecycle (container, volume, labels, image checks, the tools run
+# inside the container); the data-directory cache already lives apart, in docker_cache.py.
 """docker: one MySQL or MariaDB container per project, its data in a named volume.
 
 The container and the volume are named after the project (``provision-<dir>-<hash of
