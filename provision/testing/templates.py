@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 RECIPE = "1"  # bump when the copy plan's shape changes: keys (and so templates) change too
 MARKER = "_provision_template"  # made last: a template without it is a crashed build
 _DEFINER = re.compile(r"\sDEFINER\s*=\s*(`[^`]*`|'[^']*'|\S+)@(`[^`]*`|'[^']*'|\S+)", re.IGNORECASE)
-_FOREIGN_KEY = re.compile(r"^\s*(CONSTRAINT\s+`(?:[^`]|``)+`\s+FOREIGN KEY .*?),?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -290,14 +289,6 @@ def copy_replay(conn, plan: CopyPlan, target: str) -> None:
             pass
 
 
-def copy_serial(conn, plan: CopyPlan, target: str) -> None:
-    """The same statements, one round trip each (for the benchmark)."""
-    with conn.cursor() as cursor:
-        cursor.execute(plan.create_database(target))
-        for statement in plan.statements(target):
-            cursor.execute(statement)
-
-
 def _create_views(cursor, pending: list[str]) -> list[str]:
     """Create views in an order that works (a view may select from another); return it."""
     order = []
@@ -315,27 +306,6 @@ def _create_views(cursor, pending: list[str]) -> list[str]:
                                 "check the views of the template database")
         pending = failed
     return order
-
-
-def copy_like(conn, plan: CopyPlan, target: str) -> None:
-    """CREATE TABLE ... LIKE (which drops foreign keys), the keys re-added, INSERT ... SELECT."""
-    with conn.cursor() as cursor:
-        cursor.execute(plan.create_database(target))
-        cursor.execute("USE " + quote(target))  # unqualified REFERENCES name tables of the copy
-        cursor.execute("SET SESSION FOREIGN_KEY_CHECKS = 0, SESSION SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO'")
-        for table, _ddl in plan.tables:
-            cursor.execute(f"CREATE TABLE {quote(target)}.{quote(table)} LIKE {quote(plan.template)}.{quote(table)}")
-        for table, ddl in plan.tables:
-            keys = [m.group(1) for m in _FOREIGN_KEY.finditer(ddl)]
-            if keys:
-                cursor.execute(f"ALTER TABLE {quote(target)}.{quote(table)} "
-                               + ", ".join("ADD " + key for key in keys))
-        for statement in plan.statements(target, ("seeds", "views", "programs")):
-            cursor.execute(statement)
-        cursor.execute("SET SESSION FOREIGN_KEY_CHECKS = 1, SESSION SQL_MODE = DEFAULT")
-
-
-COPIERS = {"replay": copy_replay, "serial": copy_serial, "like": copy_like}
 
 
 # --- proving a copy ---------------------------------------------------------------------------------
