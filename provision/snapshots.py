@@ -124,6 +124,11 @@ def _describe(conn, project: Project) -> dict[str, Any]:
     }
 
 
+def revision_text(revision: list[str] | None) -> str:
+    """An Alembic revision as the CLI shows it: ``-`` (no alembic_version), ``(empty)``, or ``a,b``."""
+    return "-" if revision is None else (",".join(revision) or "(empty)")
+
+
 def alembic_revisions(cursor, database: str) -> list[str] | None:
     """The revisions in ``alembic_version``; None when there is no such table."""
     if not run(cursor, "workflow", "has_alembic_version", {"database": database}):
@@ -371,7 +376,7 @@ def table(snapshots: list[dict[str, Any]]) -> str:
             _size(snap.get("size", 0)),
             str(len(snap.get("tables", {}))),
             f"{snap.get('server', '?')} {snap.get('charset', '')}".strip(),
-            "-" if revision is None else (",".join(revision) or "(empty)"),
+            revision_text(revision),
             f"{snap.get('git_branch') or '-'}@{snap.get('git_commit') or '-'}" if snap.get("git_commit") else "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -28,6 +28,7 @@ def branch_list(state_dir: StateDirOpt = None, json_output: Json = False, debug:
 
 def table(rows: list[dict]) -> str:
     from ..branches import _size
+    from ..snapshots import revision_text
 
     if not rows:
         return "no branch databases yet (provision hooks install, then git checkout)"
@@ -37,7 +38,7 @@ def table(rows: list[dict]) -> str:
         revision = row["revision"]
         note = " (orphan)" if row["orphan"] else ("" if row["in_git"] else " (gone from git)")
         lines.append(("*" if row["live"] else "", row["branch"] + note,
-                      "-" if revision is None else (",".join(revision) or "(empty)"), str(row["tables"]),
+                      revision_text(revision), str(row["tables"]),
                       _size(row["size"]), (row["last_used"] or "-").replace("T", " ").replace("+00:00", "Z"),
                       row["database"] if row["exists"] else f"{row['database']} (missing)"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

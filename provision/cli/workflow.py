@@ -43,7 +43,7 @@ def snapshot_save(name: Name, state_dir: StateDirOpt = None, json_output: Json =
     """Dump the database (compressed, with its Alembic revision and git branch) to the state dir."""
     _setup_logging(debug, quiet=json_output)
     from .. import api
-    from ..snapshots import _size
+    from ..snapshots import _size, revision_text
 
     result = _run(debug, lambda: api.snapshot_save(name, _settings(state_dir=state_dir)))
     if json_output:
@@ -52,7 +52,7 @@ def snapshot_save(name: Name, state_dir: StateDirOpt = None, json_output: Json =
     revision = result.get("alembic_revision")
     typer.echo(f"snapshot {name} {'replaced' if result['replaced'] else 'saved'}: {result['database']}, "
                f"{len(result['tables'])} table(s), {_size(result['size'])}, alembic "
-               f"{'-' if revision is None else ','.join(revision) or '(empty)'}, "
+               f"{revision_text(revision)}, "
                f"git {result.get('git_branch') or '-'}@{result.get('git_commit') or '-'}")
 
 
@@ -62,6 +62,7 @@ def snapshot_restore(name: Name, state_dir: StateDirOpt = None, json_output: Jso
     """Replace the database's tables with the snapshot's (loaded aside first, then swapped in)."""
     _setup_logging(debug, quiet=json_output)
     from .. import api
+    from ..snapshots import revision_text
 
     result = _run(debug, lambda: api.snapshot_restore(name, _settings(state_dir=state_dir)))
     if json_output:
@@ -69,7 +70,7 @@ def snapshot_restore(name: Name, state_dir: StateDirOpt = None, json_output: Jso
         return
     revision = result.get("alembic_revision")
     typer.echo(f"restored {name} into {result['database']}: {result['tables']} table(s), alembic "
-               f"{'-' if revision is None else ','.join(revision) or '(empty)'} (taken {result['taken']} "
+               f"{revision_text(revision)} (taken {result['taken']} "
                f"on {result.get('git_branch') or '-'})")
 
 
