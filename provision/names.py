@@ -69,9 +69,15 @@ def quote(identifier: str) -> str:
     return f"`{identifier}`"
 
 
+def escape_wildcards(text: str) -> str:
+    """``text`` matched literally in a LIKE or GRANT pattern ('_' and '%' are wildcards there,
+    backslash escapes them): the one place that escapes them."""
+    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+
+
 def grant_pattern(database: str) -> str:
-    """The database as a literal GRANT target: '_' and '%' are wildcards there."""
-    return database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    """The database as a literal GRANT target."""
+    return escape_wildcards(database)
 
 
 # --- test-database names: the names an app's own test runner makes ----------------------------

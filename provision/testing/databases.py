@@ -34,7 +34,7 @@ from typing import Any, Iterator
 from .. import collations
 from .. import processes
 from ..errors import ConfigError, ServerError
-from ..names import quote, validate_database
+from ..names import escape_wildcards, quote, validate_database
 from ..probe import Server, connect, describe_login_error, error_code, server_info
 from ..sql import render, run
 from ..url import DatabaseURL, URLString
@@ -91,7 +91,7 @@ def is_orphan(name: str, prefix: str) -> bool:
 
 
 def like_pattern(prefix: str, kind: str = "t") -> str:
-    return prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + f"\\_{kind}\\_%"
+    return escape_wildcards(f"{prefix}_{kind}_") + "%"
 
 
 # --- TLS -----------------------------------------------------------------------------------------
