@@ -37,7 +37,7 @@ from typing import Any, Iterator
 from . import schema_objects
 from .errors import ProvisionError, StateError
 from .files import atomic_write
-from .names import quote
+from .names import escape_wildcards, quote
 from .sql import render, run
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def _defaults(cursor, database: str) -> tuple[str, str]:
 
 
 def _ours(cursor, key: str) -> list[str]:
-    pattern = f"{PREFIX}{key}_".replace("_", "\\_") + "%"  # '_' is a LIKE wildcard
+    pattern = escape_wildcards(f"{PREFIX}{key}_") + "%"
     return [name for (name,) in run(cursor, "branches", "databases_like", {"pattern": pattern})]
 
 

@@ -38,7 +38,7 @@ from typing import Any, Iterator
 
 from .config import parse_ttl  # noqa: F401  (re-exported: the plugin's --mysql-ttl)
 from .errors import ConfigError, ServerError
-from .names import validate_database
+from .names import escape_wildcards, validate_database
 from .sql import run
 
 log = logging.getLogger(__name__)
@@ -103,10 +103,6 @@ def _check_name(name: str, kind: str) -> None:
         validate_database(name)
     if name.lower().rstrip("_") in _NEVER:
         raise ConfigError(f"refusing a lease on {name!r}: it is a system schema or the lease registry")
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
 
 
 # --- the registry --------------------------------------------------------------------------------
@@ -228,10 +224,10 @@ def covered_databases(cursor, name: str, kind: str) -> list[str]:
         found += [row[0] for row in run(cursor, "leases", "database_exists", {"name": name})]
     if kind == "namespace":
         found += [row[0] for row in run(cursor, "leases", "databases_like",
-                                        {"pattern": _escape_like(name + "_") + "%"})]
+                                        {"pattern": escape_wildcards(name + "_") + "%"})]
     if kind == "run":
         found += [row[0] for row in run(cursor, "leases", "databases_like",
-                                        {"pattern": _escape_like(name) + "%"})]
+                                        {"pattern": escape_wildcards(name) + "%"})]
     return [db for db in dict.fromkeys(found) if db.lower() not in _NEVER]
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..names import quote
+from ..names import escape_wildcards, quote
 from ..probe import error_code
 from ..sql import render, run
 
@@ -89,7 +89,7 @@ class Restorer:
     # --- what is read ------------------------------------------------------------------------
     def snapshot_statements(self, database: str) -> list[str]:
         """Statements (one result set each) whose results ``snapshot()`` reads."""
-        values = {"database": database, "prefix": database.replace("_", "\\_") + "/%"}
+        values = {"database": database, "prefix": escape_wildcards(database) + "/%"}
         out = [] if self.datadir else [self._sql("table_fingerprint", values)]
         out.append(self._sql(self.programs, values))
         if self.table_ids and not self.datadir:
@@ -249,7 +249,7 @@ def _counts_writes(cursor) -> bool:
 def _readable_table_ids(cursor, flavor: str, template: str) -> str | None:
     name = "table_ids_mariadb" if flavor == "mariadb" else "table_ids_mysql"
     try:
-        rows = run(cursor, "restore", name, {"prefix": template.replace("_", "\\_") + "/%"})
+        rows = run(cursor, "restore", name, {"prefix": escape_wildcards(template) + "/%"})
     except Exception as exc:  # needs PROCESS
         if error_code(exc) is None:
             raise
