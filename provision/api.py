@@ -238,7 +238,7 @@ def server_log(settings: Settings | None = None, *, lines: int = 40, follow: boo
     state = StateDir(settings.state_path)
     backend = recorded_backend(settings, state)
     if backend is None:
-        raise StateError(f"no server is set up yet (no state in {state.path})", "run provision up first")
+        raise StateError.nothing_set_up(state.path, "server")
     follow_logs = getattr(backend, "follow_logs", None)  # optional: docker and native have it
     if follow and follow_logs is not None:
         yield from follow_logs(lines)

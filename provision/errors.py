@@ -63,6 +63,11 @@ class StateError(ProvisionError):
 
     exit_code = 6
 
+    @classmethod
+    def nothing_set_up(cls, state_path, what: str = "database") -> "StateError":
+        """The text every command that needs a previous ``up`` gives: where it looked, then the fix."""
+        return cls(f"no {what} is set up yet (no state in {state_path})", "run provision up (or make dev-db) first")
+
 
 class SnapshotError(ProvisionError):
     """A snapshot could not be saved or restored (the database is left as it was)."""

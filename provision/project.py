@@ -83,8 +83,7 @@ def open_project(settings: Settings) -> Project:
     state = StateDir(settings.state_path)
     recorded = state.read()
     if not recorded.get("backend"):
-        raise StateError(f"no database is set up yet (no state in {state.path})",
-                         "run provision up (or make dev-db) first")
+        raise StateError.nothing_set_up(state.path)
     return Project(settings, state, recorded, recorded_backend(settings, state, recorded))
 
 
@@ -107,8 +106,7 @@ def current_url(settings: Settings | None = None, state: StateDir | None = None,
     state = state or StateDir(settings.state_path)
     recorded = state.read()
     if not recorded.get("backend"):
-        raise StateError(f"no database is set up yet (no state in {state.path})",
-                         "run provision up (or make dev-db) first")
+        raise StateError.nothing_set_up(state.path)
     return app_url(driver_scheme=DRIVERS[recorded.get("driver", settings.driver)],
                    user=recorded["user"], password=state.secret("app_password") or "",
                    host=recorded["host"], port=recorded["port"], database=recorded["database"])
