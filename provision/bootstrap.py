@@ -13,10 +13,10 @@ from typing import Callable, Mapping
 
 from . import collations
 from .config import Settings
-from .errors import BootstrapError
+from .errors import BootstrapError, ServerError
 from .frameworks import Detection, name_templates, resolve
 from .names import grant_pattern, shown_pattern, template_grant_pattern
-from .probe import ACCESS_DENIED, ServerInfo, connect, describe_login_error, error_code
+from .probe import ACCESS_DENIED, ServerInfo, connect, describe_login_error, error_code, login
 from .sql import run
 from .url import DatabaseURL, parse
 
@@ -250,12 +250,10 @@ def prove(url_text: str, *, tls: bool, hosts: tuple[str, ...]) -> dict[str, str]
     """Log in with exactly ``url_text`` and show the URL does what the app needs."""
     url = parse(url_text)  # the string that will be written, parsed back: no shortcut
     try:
-        conn = connect(url, tls=tls)
-    except Exception as exc:
-        if error_code(exc) is None:
-            raise
+        conn = login(url, "proof", tls=tls)
+    except ServerError as exc:
         raise BootstrapError(
-            f"the new URL does not log in: {describe_login_error(exc, url, 'proof').message}",
+            f"the new URL does not log in: {exc.message}",
             "nothing was written to .env; run with --debug and check the user's hosts "
             f"({', '.join(hosts)}) against where this client connects from",
         ) from exc

@@ -108,6 +108,29 @@ def describe_login_error(exc: BaseException, url: DatabaseURL, what: str) -> Ser
     return ServerError(f"{what}: {exc}", "run with --debug for details")
 
 
+def login(target: "Server | DatabaseURL", purpose: str, *, hint: str | None = None,
+          also: str | None = None, **kwargs):
+    """Log in (an open connection) or raise the explained ServerError: what was tried, by whom, and the fix.
+
+    ``purpose`` opens the message ("existing server: the server on ... refused ...").
+    ``hint`` replaces the general fix; ``also`` is appended to it. Errors that are not the
+    server's or the driver's (error_code None) pass through unchanged.
+    """
+    try:
+        if isinstance(target, Server):
+            return target.connect(**kwargs)
+        return connect(target, **kwargs)
+    except Exception as exc:
+        if error_code(exc) is None:
+            raise
+        error = describe_login_error(exc, target.admin if isinstance(target, Server) else target, purpose)
+        if hint is not None:
+            error.hint = hint
+        if also:
+            error.hint = f"{error.hint}; {also}"
+        raise error from exc
+
+
 # the packages PyMySQL's error messages name -> (the auth plugins that need them, what to install)
 _DRIVER_NEEDS = {
     "pynacl": ("MariaDB's ed25519", "PyNaCl"),

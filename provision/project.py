@@ -19,7 +19,7 @@ from . import collations
 from .bootstrap import prove
 from .config import Settings
 from .errors import ServerError, StateError
-from .probe import Server, describe_login_error, error_code, server_info
+from .probe import Server, login, server_info
 from .sql import run
 from .state import StateDir
 from .url import DatabaseURL
@@ -52,15 +52,8 @@ class Project:
     @contextlib.contextmanager
     def admin(self, **kwargs) -> Iterator[Any]:
         """An admin connection to the project's server (ServerError with a hint when it is down)."""
-        server = self.server()
-        try:
-            conn = server.connect(**kwargs)
-        except Exception as exc:
-            if error_code(exc) is None:
-                raise
-            error = describe_login_error(exc, server.admin, f"the project's {self.backend.name} server")
-            error.hint = "start it with provision up (provision doctor says more)"
-            raise error from exc
+        conn = login(self.server(), f"the project's {self.backend.name} server",
+                     hint="start it with provision up (provision doctor says more)", **kwargs)
         try:
             yield conn
         finally:

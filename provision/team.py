@@ -94,16 +94,10 @@ def renew_recorded_lease(backend, lease: dict[str, Any]) -> dict[str, Any]:
 
 def reap(server_url: str, *, dry_run: bool = False, purpose: str | None = None) -> list[dict[str, Any]]:
     """Drop the databases and users of the expired leases on the server of ``server_url`` (an admin)."""
-    from .probe import connect, describe_login_error, error_code
+    from .probe import login
     from .url import parse
 
-    admin = parse(server_url)
-    try:
-        conn = connect(admin, database=None)  # TLS when the server offers it: a shared server
-    except Exception as exc:
-        if error_code(exc) is None:
-            raise
-        raise describe_login_error(exc, admin, "reap") from exc
+    conn = login(parse(server_url), "reap", database=None)  # TLS when the server offers it: a shared server
     try:
         return [reaped.to_dict() for reaped in leases.reap(conn, dry_run=dry_run, purpose=purpose)]
     finally:

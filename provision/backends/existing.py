@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..config import Settings
-from ..probe import Server, describe_login_error, error_code, server_info
+from ..probe import Server, login, server_info
 from ..sql import run
 from ..state import StateDir
 from ..url import DatabaseURL, parse
@@ -66,16 +66,8 @@ class ExistingBackend:
             # a shared server on this host (a team's, a CI service): TLS when it offers it, as a
             # remote one; MariaDB refuses a plain login with a bare "access denied" when it requires TLS
             server = replace(server, local=False)
-        try:
-            conn = server.connect()
-        except Exception as exc:
-            if error_code(exc) is None:
-                raise
-            hint_url = "pass the admin URL with --server-url mysql://root:PASSWORD@HOST:PORT/"
-            error = describe_login_error(exc, server.admin, "existing server")
-            if not self.settings.server_url:
-                error.hint = f"{error.hint}; {hint_url}"
-            raise error from exc
+        conn = login(server, "existing server", also=None if self.settings.server_url else
+                     "pass the admin URL with --server-url mysql://root:PASSWORD@HOST:PORT/")
         info = server_info(conn)
         requires_tls = not server.local and _requires_tls(conn)
         conn.close()

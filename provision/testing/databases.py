@@ -35,7 +35,7 @@ from .. import collations
 from .. import processes
 from ..errors import ConfigError, ServerError
 from ..names import escape_wildcards, quote, validate_database
-from ..probe import Server, connect, describe_login_error, error_code, server_info
+from ..probe import Server, connect, error_code, login, server_info
 from ..sql import render, run
 from ..url import DatabaseURL, URLString
 from .servers import EphemeralServer
@@ -146,12 +146,8 @@ class EphemeralDatabase:
 def _admin_connect(server: Server, tls: Tls):
     from pymysql.constants import CLIENT
 
-    try:
-        conn = connect(server.admin, database=None, client_flag=CLIENT.MULTI_STATEMENTS, **tls.options())
-    except Exception as exc:
-        if error_code(exc) is None:
-            raise
-        raise describe_login_error(exc, server.admin, "ephemeral databases") from exc
+    conn = login(server.admin, "ephemeral databases", database=None, client_flag=CLIENT.MULTI_STATEMENTS,
+                 **tls.options())
     tls.learn(conn)
     return conn
 
