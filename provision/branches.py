@@ -243,7 +243,7 @@ def revision(cursor, database: str) -> list[str] | None:
 def _defaults(cursor, database: str) -> tuple[str, str]:
     rows = run(cursor, "workflow", "database_defaults", {"database": database})
     if not rows:
-        raise BranchError(f"database {database} does not exist", "run provision up to create it")
+        raise BranchError.no_database(database)
     return rows[0][0], rows[0][1]
 
 
@@ -449,9 +449,7 @@ def _move(cursor, registry: Registry, database: str, project, live: str, branch:
             from .probe import error_code
 
             if error_code(exc) == LOCK_WAIT_TIMEOUT:
-                raise BranchError(f"another session holds a lock on {database}'s tables; nothing was switched",
-                                  "provision doctor names the session (provision doctor --kill-blockers "
-                                  "ends it)") from exc
+                raise BranchError.tables_locked(database, "switched") from exc
             raise
     _pause("renamed")
     _replay(cursor, registry, registry.journal() or {})

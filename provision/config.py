@@ -233,10 +233,7 @@ def _validate(settings: Settings) -> None:
             "choose one of: " + ", ".join(BACKEND_NAMES),
         )
     if settings.driver not in DRIVERS:
-        raise ConfigError(
-            f"unknown driver {settings.driver!r}",
-            "use --driver mysql (mysql://, as in the seed) or --driver pymysql (mysql+pymysql://)",
-        )
+        raise ConfigError.unknown_driver(settings.driver)
     if settings.branches not in BRANCH_MODES:
         raise ConfigError(f"unknown branches mode {settings.branches!r}",
                           "use copy (a new branch gets a copy of the live database), empty, or off")
@@ -265,7 +262,6 @@ def _validate(settings: Settings) -> None:
     if settings.ttl is not None:
         parse_ttl(settings.ttl)
     if settings.framework not in FRAMEWORK_SETTINGS:
-        raise ConfigError(f"unknown framework {settings.framework!r}",
-                          "choose one of: " + ", ".join(FRAMEWORK_SETTINGS))
+        raise ConfigError.unknown_framework(settings.framework, FRAMEWORK_SETTINGS)
     for template in settings.test_databases:
         validate_name_template(template)

@@ -22,17 +22,57 @@ class ProvisionError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
 
+    # Texts several kinds of error share, written once (pytest-postgresql style: what was
+    # checked, then the fix). Called on the caller's own class (``BranchError.no_database``),
+    # so each keeps its kind and exit code.
+
+    @classmethod
+    def no_database(cls, database: str) -> "ProvisionError":
+        """The project's database is not on the server (snapshot save, branch switch)."""
+        return cls(f"database {database} does not exist", "run provision up to create it")
+
+    @classmethod
+    def tables_locked(cls, database: str, undone: str) -> "ProvisionError":
+        """RENAME TABLE hit a lock wait timeout; ``undone`` says what was not done ("switched", "restored")."""
+        return cls(f"another session holds a lock on {database}'s tables; nothing was {undone}",
+                   "provision doctor names the session (provision doctor --kill-blockers ends it)")
+
+    @classmethod
+    def no_snapshot(cls, folder) -> "ProvisionError":
+        """No snapshot folder of that name (restore, delete): where it looked, then the fix."""
+        return cls(f"no snapshot named {folder.name} (looked in {folder.parent})",
+                   "provision snapshot list shows the snapshots there are")
+
+    @classmethod
+    def unknown_driver(cls, driver: str) -> "ProvisionError":
+        """A driver name that is not one of DRIVERS (settings, provision init)."""
+        return cls(f"unknown driver {driver!r}",
+                   "use --driver mysql (mysql://, as in the seed) or --driver pymysql (mysql+pymysql://)")
+
 
 class ConfigError(ProvisionError):
     """Bad settings: an invalid name, option or file."""
 
     exit_code = 2
 
+    @classmethod
+    def unknown_framework(cls, name: str, known) -> "ConfigError":
+        return cls(f"unknown framework {name!r}", "choose one of: " + ", ".join(known))
+
 
 class ServerError(ProvisionError):
     """A server could not be found, started, reached or logged into."""
 
     exit_code = 3
+
+    @classmethod
+    def port_taken(cls, port: int, holder: str) -> "ServerError":
+        """Our own server's port is held by someone else (docker, native): who, then the ways out."""
+        return cls(
+            f"port {port} on 127.0.0.1 is already in use by {holder}",
+            f"stop it, or choose another port: provision up --port {port + 1}; if it is a MySQL server "
+            f"you want to use, pass --backend existing --server-url mysql://root:PASSWORD@127.0.0.1:{port}/",
+        )
 
 
     @classmethod

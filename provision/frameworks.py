@@ -183,7 +183,7 @@ def resolve(choice: str, project_dir: Path) -> Detection | None:
         return None
     framework = FRAMEWORKS.get(choice)
     if framework is None:
-        raise ConfigError(f"unknown framework {choice!r}", "choose one of: " + ", ".join(FRAMEWORK_SETTINGS))
+        raise ConfigError.unknown_framework(choice, FRAMEWORK_SETTINGS)
     return _detection(framework, ("framework setting",))
 
 

@@ -104,7 +104,7 @@ def _describe(conn, project: Project) -> dict[str, Any]:
     with conn.cursor() as cursor:
         defaults = database_defaults(cursor, project.database)
         if defaults is None:
-            raise SnapshotError(f"database {project.database} does not exist", "run provision up to create it")
+            raise SnapshotError.no_database(project.database)
         tables = run(cursor, "workflow", "tables", {"database": project.database})
         revision = alembic_revisions(cursor, project.database)
         programs = stored_programs(cursor, project.database)
@@ -221,8 +221,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
     try:
         return json.loads((folder / META_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SnapshotError(f"no snapshot named {folder.name} (looked in {folder.parent})",
-                            "provision snapshot list shows the snapshots there are") from None
+        raise SnapshotError.no_snapshot(folder) from None
     except (OSError, ValueError) as exc:
         raise SnapshotError(f"snapshot {folder.name} is unreadable: {exc}",
                             f"delete it: provision snapshot delete {folder.name}") from None
@@ -311,10 +310,7 @@ def _swap(conn, database: str, scratch: str) -> int:
                 except Exception as exc:
                     _attach(cursor, database, old_objects)
                     if error_code(exc) == LOCK_WAIT_TIMEOUT:
-                        raise SnapshotError(
-                            f"another session holds a lock on {database}'s tables; nothing was restored",
-                            "provision doctor names the session (provision doctor --kill-blockers ends it)",
-                        ) from exc
+                        raise SnapshotError.tables_locked(database, "restored") from exc
                     raise
             _attach(cursor, database, new_objects)
         finally:
@@ -354,7 +350,7 @@ def delete(settings: Settings, name: str) -> str:
     validate_name(name)
     folder = snapshots_dir(settings) / name
     if not folder.is_dir():
-        raise StateError(f"no snapshot named {name}", "provision snapshot list shows the snapshots there are")
+        raise StateError.no_snapshot(folder)
     shutil.rmtree(folder)
     return f"snapshot {name} deleted"
 

@@ -158,8 +158,7 @@ def _settings(app, database, user, driver, findings: list[str]) -> dict:
         origin = f"the URL in {found.evidence}"
     values.update({k: v for k, v in {"database": database, "user": user, "driver": driver}.items() if v})
     if driver and driver not in DRIVERS:
-        raise InitError(f"unknown driver {driver!r}",
-                        "use --driver mysql (mysql://, as in the seed) or --driver pymysql (mysql+pymysql://)")
+        raise InitError.unknown_driver(driver)
     validate_database(values["database"])
     validate_user(values["user"])
     findings.append(f"database {values['database']}, user {values['user']}, {DRIVERS[values['driver']]}:// "

@@ -660,13 +660,7 @@ class DockerBackend:
             raise self._port_taken()
 
     def _port_taken(self) -> ServerError:
-        port = self._port()
-        holder = port_holder(port) or "another process"
-        return ServerError(
-            f"port {port} on 127.0.0.1 is already in use by {holder}",
-            f"stop it, or choose another port: provision up --port {port + 1}; if it is a MySQL server "
-            f"you want to use, pass --backend existing --server-url mysql://root:PASSWORD@127.0.0.1:{port}/",
-        )
+        return ServerError.port_taken(self._port(), port_holder(self._port()) or "another process")
 
 
 def build_arguments(image_attrs: dict[str, Any], image: str) -> list[str]:

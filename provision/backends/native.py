@@ -387,13 +387,7 @@ class NativeBackend:
 
     def _check_port_free(self) -> None:
         if is_listening("127.0.0.1", self._port()):
-            holder = port_holder(self._port()) or "another process"
-            raise ServerError(
-                f"port {self._port()} on 127.0.0.1 is already in use by {holder}",
-                f"stop it, or choose another port: provision up --port {self._port() + 1}; "
-                "if it is a MySQL server you want to use, pass --backend existing --server-url "
-                f"mysql://root:PASSWORD@127.0.0.1:{self._port()}/",
-            )
+            raise ServerError.port_taken(self._port(), port_holder(self._port()) or "another process")
 
     def _check_port_matches(self) -> None:
         recorded = self.recorded.get("port")
