@@ -17,6 +17,15 @@ Crash safety: the live branch's objects are saved in its new parked database and
 where the tables really are (RENAME moved all of them or none) and finishes or undoes the
 switch; every provision command that touches the database runs it first. Switches are
 serialised by the state dir's lock and, on the server, by ``GET_LOCK``.
+
+Why one module of ~600 lines: switch, repair, adopt, list, prune and forget all keep one
+protocol -- the Registry (live branch and parked databases) and the journal in the same state
+files, the ``provision_branch`` label, the ``provision_br_`` names and the two locks -- and
+``repair`` is only right if it reads the journal exactly as ``switch`` and ``_move`` write it.
+Split there, each half would import the other's private steps: a failed ``_move`` undoes
+itself with repair's ``_replay``, and both read ``_tables`` and ``read_label``. The parts with
+no share in it are small: the git queries (~30 lines) and the listing (~100 lines, it reads the
+same Registry and labels).
 """
 from __future__ import annotations
 
