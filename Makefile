@@ -32,7 +32,8 @@ test: $(VENV)/.installed-test server-binary docker-images
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test server-binary docker-images
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	@# with bytecode caches, as a user's install has (some machines set PYTHONDONTWRITEBYTECODE)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # --- the virtualenv -----------------------------------------------------------------------
 $(BIN)/python:
