@@ -461,15 +461,19 @@ class TestErrors:
 
     def test_readiness_timeout_shows_the_log_tail_and_removes_the_half_made_server(self, dproject, docker_client,
                                                                                      image_for):
-        # a first start initialises a data directory for seconds: one second is not enough
+        # a first start that initialises its data directory takes seconds: one second is not enough.
+        # Without the data-directory cache: a copied one can be ready within that second.
         image = image_for("mysql")
-        result = dproject.cli(*dproject.up_args("--backend", "docker", "--image", image, "--timeout", "1"))
+        no_cache = {"PROVISION_DOCKER_CACHE": "0"}
+        result = dproject.cli(*dproject.up_args("--backend", "docker", "--image", image, "--timeout", "1"),
+                              env=no_cache)
         assert result.returncode == 3
         assert "did not accept a login on 127.0.0.1:" in result.stderr and "within 1 s" in result.stderr
         assert "hint: the server log ends with:" in result.stderr
         assert "[Entrypoint]" in result.stderr, "the container's own log lines"
         assert ours(docker_client, dproject) == ([], [])
-        again = json_out(dproject.cli(*dproject.up_args("--backend", "docker", "--image", image, "--json")))
+        again = json_out(dproject.cli(*dproject.up_args("--backend", "docker", "--image", image, "--json"),
+                                      env=no_cache))
         assert (again["backend"], again["server_action"]) == ("docker", "initialized"), "the next up starts clean"
 
     def test_image_missing_and_no_registry(self, dproject, docker_client):
