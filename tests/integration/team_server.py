@@ -106,3 +106,22 @@ class TeamServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=30)
+
+
+def sql(server_or_url, statement: str, params=None, **kwargs):
+    """Run one statement on a server (its admin login) or as the login of a URL string; its rows."""
+    from provision.probe import connect
+    from provision.url import parse
+
+    conn = (connect(parse(server_or_url), **kwargs) if isinstance(server_or_url, str)
+            else server_or_url.connect(**kwargs))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def databases(server) -> set[str]:
+    return {row[0] for row in sql(server, "SHOW DATABASES")}

@@ -15,7 +15,7 @@ from provision.leases import Lease
 from provision.probe import connect
 from provision.url import DatabaseURL
 
-from .team_server import TeamServer
+from .team_server import TeamServer, databases, sql
 
 pytestmark = [pytest.mark.mysql, pytest.mark.native]
 
@@ -24,20 +24,6 @@ pytestmark = [pytest.mark.mysql, pytest.mark.native]
 def team(server_binary, tmp_path_factory):
     with TeamServer(tmp_path_factory.mktemp("team-leases"), server_binary) as server:
         yield server
-
-
-def sql(server, statement, params=None):
-    conn = server.connect()
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall()
-    finally:
-        conn.close()
-
-
-def databases(server) -> set[str]:
-    return {row[0] for row in sql(server, "SHOW DATABASES")}
 
 
 def unique(stem: str) -> str:

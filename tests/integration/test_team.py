@@ -21,7 +21,7 @@ from provision.url import DatabaseURL, parse
 
 from ..conftest import matrix_params
 from .helpers import env_url
-from .team_server import TeamServer
+from .team_server import TeamServer, databases, sql
 
 pytestmark = [pytest.mark.mysql, pytest.mark.native]
 
@@ -57,21 +57,6 @@ class Member:
     @property
     def url(self) -> str:
         return env_url(self.path / ".env")
-
-
-def sql(server_or_url, statement: str, params=None, **kwargs):
-    conn = (connect(parse(server_or_url), **kwargs) if isinstance(server_or_url, str)
-            else server_or_url.connect(**kwargs))
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall()
-    finally:
-        conn.close()
-
-
-def databases(server) -> set[str]:
-    return {row[0] for row in sql(server, "SHOW DATABASES")}
 
 
 def users(server, name: str) -> set[str]:
