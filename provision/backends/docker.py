@@ -535,20 +535,22 @@ class DockerBackend:
 
         from . import docker_cache
 
-        environment = self._environment(self.state.secret("docker_root_password", generate=True))
+        password = self.state.secret("docker_root_password", generate=True)
         flavor = image_flavor(image_attrs, image)
+        arguments = build_arguments(image_attrs, image)
+        # from the cache: its own entrypoint and command, and no password (the copy has one)
+        how = docker_cache.container_options(image_attrs, arguments) if cache else \
+            {"command": arguments, "environment": self._environment(password)}
         try:
             return client.containers.create(
                 image,
-                command=[*SERVER_ARGS, *(MYSQL_ARGS if flavor == "mysql" else ())],
                 name=self.container_name,
                 detach=True,
-                environment=environment,
                 labels=self._our_labels(image, flavor),
                 ports={SERVER_PORT: ("127.0.0.1", self._port())},
                 volumes={self.volume_name: {"bind": DATA_DIR, "mode": "rw"},
                          **(docker_cache.mount(cache) if cache else {})},
-                **(docker_cache.entrypoint(image_attrs) if cache else {}),
+                **how,
             )
         except docker.errors.APIError as exc:
             raise ServerError(
@@ -583,8 +585,13 @@ class DockerBackend:
                 return f"container {self.container_name} exited with code {container.attrs['State'].get('ExitCode')}"
             return None
 
-        docker_cache.rotate(self.server(), cache, timeout=self.settings.timeout, alive=alive,
-                            log_tail=self.logs_tail, what=f"the server in container {self.container_name}")
+        try:
+            docker_cache.rotate(self.server(), cache, timeout=self.settings.timeout, alive=alive,
+                                log_tail=self.logs_tail, what=f"the server in container {self.container_name}")
+        except ServerError as exc:  # the new volume is removed: the image's own initialisation is one setting away
+            exc.hint = (f"{exc.hint}\nits data directory was a copy of the cache {cache.volume}; without the "
+                        "cache, the image initialises it: PROVISION_DOCKER_CACHE=0 provision up")
+            raise
 
     @staticmethod
     def _environment(password: str) -> dict[str, str]:
