@@ -57,7 +57,16 @@ class TestDataDirectoryCache:
         assert data["server_action"] == "initialized", data
         assert StateDir(second.state_dir).read()["docker"]["seeded_from"] == name
         container = docker_client.containers.get(resource_names(second.settings())[0])
-        assert "Initializing database files" not in container.logs().decode("utf-8", "replace")
+        logs = container.logs().decode("utf-8", "replace")
+        assert "Initializing database files" not in logs
+        # the image's server itself, as the image's mysql user: not through the image's entrypoint
+        assert "[Entrypoint]" not in logs, logs
+        code, out = container.exec_run(["sh", "-c", "awk '/^Uid:/ {print $2}' /proc/1/status; id -u mysql"])
+        server_uid, mysql_uid = out.decode().split()
+        assert code == 0 and server_uid == mysql_uid != "0"
+        # and no root password in its environment (the copy has its own, then the project's)
+        names = {item.split("=", 1)[0] for item in container.attrs["Config"]["Env"]}
+        assert not names & {"MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD"}, names
 
         passwords = [root_password(p) for p in (first, second)]
         assert passwords[0] != passwords[1]
@@ -76,6 +85,22 @@ class TestDataDirectoryCache:
                     uuids.add(cursor.fetchone()[0])
                 conn.close()
             assert len(uuids) == 2
+
+        # down and up: the same container starts again on the copied data directory, data kept
+        conn = login_as_root(second, passwords[1])
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE TABLE ohdevel.kept (n INT)")
+            cursor.execute("INSERT INTO ohdevel.kept VALUES (15)")
+        conn.commit()
+        conn.close()
+        assert second.cli("down").returncode == 0
+        data = json_out(second.cli(*second.up_args("--json")))
+        assert data["server_action"] == "started", data
+        conn = login_as_root(second, passwords[1])
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT n FROM ohdevel.kept")
+            assert cursor.fetchall() == ((15,),)
+        conn.close()
 
         assert second.cli("destroy", "--yes").returncode == 0
         docker_client.volumes.get(name)  # a project's destroy leaves the cache alone
