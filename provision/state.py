@@ -19,6 +19,8 @@ from .errors import StateError
 from .files import atomic_write
 
 _GITIGNORE_LINE = ".devdb/"
+# locks this process took ahead of its command (native_early), by state dir: the next lock() uses them
+_held_early: dict[Path, Any] = {}
 
 
 class StateDir:
@@ -93,8 +95,11 @@ class StateDir:
     def lock(self, timeout: float | None = None) -> Iterator[bool]:
         """Hold the project's lock; with ``timeout``, give up after that many seconds (yields False)."""
         self.ensure()
-        with open(self.path / "lock", "a") as handle:
-            if timeout is None:
+        early = _held_early.pop(self.path.resolve(), None)  # taken by this process already: hold_early
+        with early or open(self.path / "lock", "a") as handle:
+            if early is not None:
+                pass
+            elif timeout is None:
                 fcntl.flock(handle, fcntl.LOCK_EX)
             elif not _flock_within(handle, timeout):
                 yield False
@@ -103,6 +108,18 @@ class StateDir:
                 yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def hold_early(self) -> bool:
+        """Take the project's lock now if it is free, for this process's next ``lock()``: a command's
+        head start (native_early) runs under the lock that the command then holds. False if it is taken."""
+        handle = open(self.path / "lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        _held_early[self.path.resolve()] = handle
+        return True
 
     def add_to_gitignore(self, project_dir: Path) -> bool:
         """Add the state dir to the app's .gitignore, when it has one and lacks the line."""

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 
 from .. import progress
 from .. import processes
+from . import native_early
 from ..config import Settings
 from ..errors import ServerError
 from ..files import tail_file
@@ -136,6 +137,11 @@ class NativeBackend:
     def start(self) -> Started:
         self.state.ensure()
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        early = native_early.take(self.option_file)
+        if early is not None:  # this command started the recorded server before its imports
+            started = self._adopt(early)
+            if started is not None:
+                return started
         pid = self.pid()
         if pid is not None:
             self._check_port_matches()
@@ -152,7 +158,11 @@ class NativeBackend:
             self._initialize(binary)
             action = "initialized"
         self._write_option_file(binary)
-        process = self._spawn(binary)
+        process = native_early.spawn(binary.path, self.option_file, self.log_file, self.dir)
+        return self._started(binary, process, action)
+
+    def _started(self, binary: ServerBinary, process: subprocess.Popen, action: str) -> Started:
+        """Wait for the spawned server; record what started it."""
         with progress.step(log, f"native: starting {binary.label.split(' (')[0]} on 127.0.0.1:{self._port()}"):
             conn = self._wait(process, first_start=action == "initialized")
         conn.close()
@@ -161,6 +171,16 @@ class NativeBackend:
         self.state.update(native=self.recorded)
         log.debug("native: %s %s on 127.0.0.1:%s (data: %s)", binary.label, action, self._port(), self.datadir)
         return Started(self.server(), action, self._details())
+
+    def _adopt(self, early: native_early.Early) -> Started | None:
+        """The server started early, if it is the one this start would make; else it is stopped (None)."""
+        binary = self._binary(required=True)
+        if early.binary == str(binary.path) and early.options == self._option_text(binary):
+            log.debug("native: the server started ahead of the CLI's imports (pid %s)", early.process.pid)
+            return self._started(binary, early.process, "started")
+        log.info("native: the settings changed since the last up; restarting the server with them")
+        native_early.stop(early)
+        return None
 
     def stop(self) -> str:
         pid = self.pid()
@@ -294,6 +314,9 @@ class NativeBackend:
         self.state.secret("native_root_password", generate=True)
 
     def _write_option_file(self, binary: ServerBinary, datadir: Path | None = None) -> None:
+        self.option_file.write_text(self._option_text(binary, datadir), encoding="utf-8")
+
+    def _option_text(self, binary: ServerBinary, datadir: Path | None = None) -> str:
         lines = [
             "# written by provision; the server reads only this file (--defaults-file)",
             "[mysqld]",
@@ -322,19 +345,7 @@ class NativeBackend:
             lines.append("user=root")  # both servers refuse to run as root without it
         if self.extra_options:
             lines += ["# the caller's options (last: they win)", *self.extra_options]
-        self.option_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    def _spawn(self, binary: ServerBinary) -> subprocess.Popen:
-        log_handle = open(self.log_file, "ab")
-        try:
-            # a new session: the server outlives this CLI and its terminal
-            return subprocess.Popen(
-                [str(binary.path), f"--defaults-file={self.option_file}"],
-                stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True, cwd=self.dir,
-            )
-        finally:
-            log_handle.close()
+        return "\n".join(lines) + "\n"
 
     def _wait(self, process: subprocess.Popen, *, first_start: bool):
         def alive() -> str | None:

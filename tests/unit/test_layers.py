@@ -20,7 +20,7 @@ ROOT = Path(provision.__file__).parent
 # Top to bottom. A module may import modules of its own layer and of the layers below it;
 # circles are caught separately (test_no_import_circles). ``pkg.*`` matches pkg's submodules.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("entry points", ["provision", "provision.__main__", "provision.cli", "provision.cli.*",
+    ("entry points", ["provision", "provision.__main__", "provision.entry", "provision.cli", "provision.cli.*",
                       "provision.testing.plugin"]),
     ("api", ["provision.api"]),
     ("features", [
