@@ -1,13 +1,15 @@
 """Benchmark of `provision up --backend docker`, side by side with a plain `docker run`.
 
-For each image, one run measures (wall clock, the real CLI in a subprocess):
+For each image (wall clock, the real CLI in a subprocess):
   first up       a fresh project: container and volume created, data directory initialised,
-                 database/user/grants converged, URL proven, .env written
+                 database/user/grants converged, URL proven, .env written (median of --runs
+                 projects)
   up after down  the container stopped, data kept in the volume
   warm up        already up (what a second `make dev-db` costs; median of --warm-runs)
 against the baseline
   plain run      docker run -d -e MYSQL_ROOT_PASSWORD=... -p 127.0.0.1:PORT:3306 IMAGE, then wait
-                 until root logs in and SELECT 1 answers (what a developer does by hand)
+                 until root logs in and SELECT 1 answers (what a developer does by hand; median
+                 of --runs)
 and, to explain the difference:
   plain run, tz skipped   the same with MYSQL_INITDB_SKIP_TZINFO=1 (provision skips the tz tables)
   plain restart           docker stop, docker start, wait for the first query
@@ -15,7 +17,7 @@ and, to explain the difference:
 Targets: first up <= 0.3x the plain run (issue 15: a copy of the per-image data directory cache,
 which the first project on a machine makes; measured with and without it); warm up < 0.5 s.
 
-Run: python bench/bench_docker.py [--image IMAGE ...] [--warm-runs N]
+Run: python bench/bench_docker.py [--image IMAGE ...] [--runs N] [--warm-runs N]
 Default images: $PROVISION_TEST_MYSQL_IMAGE and $PROVISION_TEST_MARIADB_IMAGE (or the local
 provision-test/mysql:9.7 and provision-test/mariadb:10.11). Results: bench/results/bench_docker.json.
 """
@@ -113,17 +115,21 @@ class Plain:
         self.client.containers.get(container_id).remove(force=True, v=True)
 
 
-def bench_image(image: str, warm_runs: int) -> dict:
+def bench_image(image: str, runs: int, warm_runs: int) -> dict:
     plain = Plain(image)
     print(f"\n{image}", flush=True)
     row: dict = {"image": image}
 
-    elapsed, container_id, port, password = plain.run(skip_tz=False)
-    try:
-        row["plain_run"] = elapsed
-        row["plain_restart"] = plain.restart(container_id, port, password)
-    finally:
-        plain.remove(container_id)
+    plain_runs = []
+    for attempt in range(runs):
+        elapsed, container_id, port, password = plain.run(skip_tz=False)
+        try:
+            plain_runs.append(elapsed)
+            if attempt == 0:
+                row["plain_restart"] = plain.restart(container_id, port, password)
+        finally:
+            plain.remove(container_id)
+    row["plain_runs"], row["plain_run"] = plain_runs, statistics.median(plain_runs)
     elapsed, container_id, _, _ = plain.run(skip_tz=True)
     plain.remove(container_id)
     row["plain_run_skip_tz"] = elapsed
@@ -152,11 +158,21 @@ def bench_image(image: str, warm_runs: int) -> dict:
             raise SystemExit(f"the data directory cache {name} was not made within 600 s")
         time.sleep(0.5)
 
+    first_ups = []
+    for _ in range(runs - 1):  # the last one goes on below
+        project = Path(tempfile.mkdtemp(prefix="bench-docker-"))
+        try:
+            first_ups.append(timed([*PROVISION, "up", "--backend", "docker", "--image", image, "--port",
+                                    str(free_port())], cwd=project))
+        finally:
+            subprocess.run([*PROVISION, "destroy", "--yes"], cwd=project, env=ENV, capture_output=True)
+            shutil.rmtree(project, ignore_errors=True)
     project = Path(tempfile.mkdtemp(prefix="bench-docker-"))
     port = str(free_port())
     try:
-        row["first_up"] = timed([*PROVISION, "up", "--backend", "docker", "--image", image, "--port", port],
-                                cwd=project)
+        first_ups.append(timed([*PROVISION, "up", "--backend", "docker", "--image", image, "--port", port],
+                               cwd=project))
+        row["first_ups"], row["first_up"] = first_ups, statistics.median(first_ups)
         timed([*PROVISION, "down"], cwd=project)
         row["up_after_down"] = timed([*PROVISION, "up", "--port", port], cwd=project)
         row["warm_up"] = statistics.median(
@@ -172,7 +188,8 @@ def bench_image(image: str, warm_runs: int) -> dict:
     row["ratio_first_up_no_cache"] = row["first_up_no_cache"] / row["plain_run"]
     row["target_first_up_met"] = row["ratio_first_up"] <= 0.3
     row["target_warm_up_met"] = row["warm_up"] < 0.5
-    print(f"  plain docker run + first query     {row['plain_run']:6.2f} s", flush=True)
+    print(f"  plain docker run + first query     {row['plain_run']:6.2f} s  (median of "
+          f"{', '.join(f'{x:.2f}' for x in row['plain_runs'])})", flush=True)
     print(f"  plain run, MYSQL_INITDB_SKIP_TZINFO {row['plain_run_skip_tz']:6.2f} s")
     print(f"  plain docker stop/start + query    {row['plain_restart']:6.2f} s")
     if "first_up_cache_missing" in row:
@@ -181,7 +198,8 @@ def bench_image(image: str, warm_runs: int) -> dict:
     print(f"  provision first up, no cache       {row['first_up_no_cache']:6.2f} s  "
           f"{row['ratio_first_up_no_cache']:.2f}x plain run  (PROVISION_DOCKER_CACHE=0: before issue 15)")
     print(f"  provision first up (cache copied)  {row['first_up']:6.2f} s  {row['ratio_first_up']:.2f}x plain run"
-          f"  (target <= 0.3x: {'met' if row['target_first_up_met'] else 'MISSED'})")
+          f"  (target <= 0.3x: {'met' if row['target_first_up_met'] else 'MISSED'}; median of "
+          f"{', '.join(f'{x:.2f}' for x in row['first_ups'])})")
     print(f"  provision up after down            {row['up_after_down']:6.2f} s  "
           f"{row['ratio_up_after_down']:.2f}x plain run, {row['ratio_up_after_down_vs_restart']:.2f}x plain restart")
     print(f"  provision warm up (median of {warm_runs})     {row['warm_up']:6.2f} s  "
@@ -210,13 +228,14 @@ def default_images() -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", action="append", help="image to measure (repeatable)")
+    parser.add_argument("--runs", type=int, default=3, help="plain runs and first ups (median)")
     parser.add_argument("--warm-runs", type=int, default=5)
     args = parser.parse_args()
     images = args.image or default_images()
     if not images:
         print("no image to measure", file=sys.stderr)
         return 1
-    rows = [bench_image(image, args.warm_runs) for image in images]
+    rows = [bench_image(image, max(1, args.runs), args.warm_runs) for image in images]
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / "bench_docker.json").write_text(json.dumps({

@@ -192,7 +192,12 @@ class TestFirstUp:
                          *(attrs["Config"]["Entrypoint"] or [])])
         assert "--character-set-server=utf8mb4" in argv
         assert password not in argv
-        assert f"MYSQL_ROOT_PASSWORD={password}" in attrs["Config"]["Env"], "the images' contract: the environment"
+        environment = attrs["Config"]["Env"]
+        if StateDir(shared.state_dir).read()["docker"].get("seeded_from"):
+            # a copy of the data directory cache has a root password already: the container gets none
+            assert not [item for item in environment if "ROOT_PASSWORD=" in item], environment
+        else:
+            assert f"MYSQL_ROOT_PASSWORD={password}" in environment, "the images' contract: the environment"
         assert password not in container.logs().decode("utf-8", "replace")
         assert password not in shared.up_result.stdout + shared.up_result.stderr
         assert password not in (shared.state_dir / "state.json").read_text()
