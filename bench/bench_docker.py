@@ -115,13 +115,13 @@ class Plain:
         self.client.containers.get(container_id).remove(force=True, v=True)
 
 
-def bench_image(image: str, runs: int, warm_runs: int) -> dict:
+def bench_image(image: str, repeat: int, warm_runs: int) -> dict:
     plain = Plain(image)
     print(f"\n{image}", flush=True)
     row: dict = {"image": image}
 
     plain_runs = []
-    for attempt in range(runs):
+    for attempt in range(repeat):
         elapsed, container_id, port, password = plain.run(skip_tz=False)
         try:
             plain_runs.append(elapsed)
@@ -159,7 +159,7 @@ def bench_image(image: str, runs: int, warm_runs: int) -> dict:
         time.sleep(0.5)
 
     first_ups = []
-    for _ in range(runs - 1):  # the last one goes on below
+    for _ in range(repeat - 1):  # the last one goes on below
         project = Path(tempfile.mkdtemp(prefix="bench-docker-"))
         try:
             first_ups.append(timed([*PROVISION, "up", "--backend", "docker", "--image", image, "--port",
