@@ -112,6 +112,7 @@ class StateDir:
     def hold_early(self) -> bool:
         """Take the project's lock now if it is free, for this process's next ``lock()``: a command's
         head start (native_early) runs under the lock that the command then holds. False if it is taken."""
+        self.ensure()
         handle = open(self.path / "lock", "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

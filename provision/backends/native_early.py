@@ -2,7 +2,7 @@
 
 The CLI's imports (typer, the API, the driver: ~0.1 s) cost about as much as the server's own start
 (~0.11 s); one after the other, `up` after `down` was 1.6x a bare start of the server. So the
-command's first step (provision/entry.py), for a plain ``provision up``, reads what the last `up`
+command's first step (provision/entry.py), for ``provision up`` [a few options], reads what the last `up`
 recorded and, when that was a native server that is now stopped, spawns it at once with its
 recorded option file, holding the project's lock (``StateDir.hold_early``); the imports then run
 while the server starts. ``NativeBackend.start`` adopts the process when the option file it would
@@ -10,7 +10,7 @@ write now is the one the server started with (same settings, same binary); other
 and starts the server its usual way. A process nobody adopted (the command failed before `up`
 ran, or `up` chose another backend) is stopped when the command exits.
 
-Anything unusual (other options, no state, a crash's leftover files, the port taken) leaves the
+Anything unusual (no state, a crash's leftover files, the port taken, another port) leaves the
 start to ``NativeBackend.start``: this is only a head start, never a second way to decide.
 """
 from __future__ import annotations
@@ -26,10 +26,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# options of `provision up` that change nothing about the server, and the settings it reads here
-# (any other option: no head start)
-HARMLESS = frozenset({"--json", "--debug", "--yes", "-y", "--install"})
-SETTINGS = {"--port": "port", "--state-dir": "state_dir"}
 STOP_TIMEOUT = 60.0
 
 
@@ -59,12 +55,9 @@ def spawn(binary: Path | str, option_file: Path, log_file: Path, cwd: Path) -> s
         log_handle.close()
 
 
-def start(argv: list[str]) -> None:
-    """For ``provision up`` [harmless options]: spawn the recorded, stopped native server now."""
+def start(overrides: dict[str, str]) -> None:
+    """For ``provision up`` with these settings (entry.py): spawn the recorded, stopped native server now."""
     global _started
-    overrides = _overrides(argv)
-    if overrides is None:
-        return
     try:
         _started = _spawn_recorded(overrides)
     except Exception as exc:  # a head start only: NativeBackend.start decides, and reports
@@ -109,24 +102,6 @@ def _wait_for_greeting(early: Early) -> None:
         except OSError:
             pass
         time.sleep(0.01)
-
-
-def _overrides(argv: list[str]) -> dict[str, str] | None:
-    """The settings ``provision up [options]`` gives (None: not such a command, or another option)."""
-    if not argv or argv[0] != "up":
-        return None
-    overrides: dict[str, str] = {}
-    words = iter(argv[1:])
-    for word in words:
-        name, equals, value = word.partition("=")
-        if name in SETTINGS:
-            value = value if equals else next(words, "")
-            if not value:
-                return None
-            overrides[SETTINGS[name]] = value
-        elif word not in HARMLESS:
-            return None
-    return overrides
 
 
 def _spawn_recorded(overrides: dict[str, str]) -> Early | None:

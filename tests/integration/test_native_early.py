@@ -78,7 +78,7 @@ class TestEarlyStart:
     def test_a_server_nobody_adopts_is_stopped_when_the_command_exits(self, stopped):
         project = stopped
         program = ("import sys\nfrom provision.backends import native_early\n"
-                   "native_early.start(['up'])\nassert native_early._started is not None\n")
+                   "native_early.start({})\nassert native_early._started is not None\n")
         result = subprocess.run([sys.executable, "-c", program], cwd=project.path, capture_output=True, text=True,
                                 timeout=120)
         assert result.returncode == 0, result.stderr
