@@ -1,8 +1,9 @@
 """The ``provision`` command's first step, before the CLI's imports (typer, the API: ~0.1 s).
 
-``provision up`` after ``provision down`` starts the project's native server here, so that the
-server's start and those imports overlap (backends/native_early.py); then the CLI runs, and the
-native backend adopts the server (or restarts it, when the CLI's settings differ).
+``provision up`` starts the project's server here when the state or the options say which it is,
+so that the server's start and those imports overlap: a native server after ``down``
+(backends/native_early.py), a Docker container (backends/docker_early.py). Then the CLI runs, and
+the backend takes what started (or redoes it, when the CLI's settings differ).
 """
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ import sys
 # options of `provision up` that change nothing about the server (any other option: no head start)
 HARMLESS = frozenset({"--json", "--debug", "--yes", "-y", "--install"})
 # options read here, as the settings they are
-SETTINGS = {"--port": "port", "--state-dir": "state_dir", "--backend": "backend"}
+SETTINGS = {"--port": "port", "--state-dir": "state_dir", "--backend": "backend", "--image": "image"}
 
 
 def main() -> None:
     overrides = up_overrides(sys.argv[1:])
     if overrides is not None:
-        from .backends import native_early
+        from .backends import docker_early, native_early
 
         native_early.start(overrides)
+        docker_early.start(overrides)
     from .cli import main as cli
 
     cli()

@@ -27,9 +27,10 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .. import progress
+from . import docker_early
 from ..config import Settings
 from ..errors import ServerError
 from ..ports import is_listening, port_holder
@@ -155,7 +156,19 @@ class DockerBackend:
         client.close()
         return True, f"the Docker engine answers (API {version})"
 
+    # called once the start only waits for the engine or the server (docker_early: the CLI imports then)
+    before_waiting: Callable[[], None] | None = None
+
     def start(self) -> Started:
+        early = docker_early.take(self.settings)
+        if early is not None:  # this command started it before its imports, with these settings
+            log.debug("docker: the start began ahead of the CLI's imports")
+            if early.error is not None:
+                raise early.error
+            return early.started
+        return self.start_now()
+
+    def start_now(self) -> Started:
         running = self._recorded_container_answers()
         if running is not None:
             return running
@@ -191,6 +204,8 @@ class DockerBackend:
                     seeded = self._seed(client, image, image_attrs)
                 container = self._create(client, image, image_attrs, seeded)
                 action = action or ("initialized" if fresh else "recreated on the kept data volume")
+            if self.before_waiting is not None:
+                self.before_waiting()
             if container.status == "paused":
                 container.unpause()
                 action = action or "unpaused"

@@ -86,9 +86,12 @@ def _setup_logging(debug: bool, quiet: bool = False) -> None:
     handler.setFormatter(logging.Formatter("provision: %(message)s" if not debug
                                            else "provision %(name)s %(levelname)s: %(message)s"))
     root = logging.getLogger("provision")
-    root.handlers[:] = [handler]
+    previous, root.handlers[:] = list(root.handlers), [handler]
     root.setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
     root.propagate = False
+    for old in previous:  # what a head start logged before this (backends/docker_early.py)
+        if hasattr(old, "hand_over"):
+            old.hand_over(handler, root.level)
 
 
 class _TerminalProgress(logging.Handler):

@@ -15,9 +15,10 @@ ACCEPTED = [
     ["up", "--state-dir", "elsewhere", "--yes", "--debug"],
     ["up", "-y", "--install", "--backend", "native", "--port", "3307"],
     ["up", "--backend=auto", "--state-dir=.devdb"],
+    ["up", "--backend", "docker", "--image", "mysql:8.4", "--port", "14002", "--json"],
 ]
 REFUSED = [
-    [], ["down"], ["status"], ["up", "--database", "other"], ["up", "--image", "mysql:8.4"],
+    [], ["down"], ["status"], ["up", "--database", "other"], ["up", "--image"],
     ["up", "--port"], ["up", "--recreate"], ["up", "--dry-run"], ["up", "extra"], ["--debug", "up"],
 ]
 
@@ -33,11 +34,12 @@ def parsed_by_the_cli(argv: list[str]) -> dict:
 def test_the_settings_are_the_clis(argv, tmp_path):
     overrides = up_overrides(argv)
     params = parsed_by_the_cli(argv)
-    given = {name: params[name] for name in ("port", "state_dir", "backend") if params[name] is not None}
+    given = {name: params[name] for name in ("port", "state_dir", "backend", "image") if params[name] is not None}
     assert set(overrides) == set(given)
     ours = load_settings({**overrides, "project_dir": tmp_path}, environ={})
     theirs = load_settings({**given, "project_dir": tmp_path}, environ={})
-    assert (ours.port, ours.state_path, ours.backend) == (theirs.port, theirs.state_path, theirs.backend)
+    assert (ours.port, ours.state_path, ours.backend, ours.image) == \
+        (theirs.port, theirs.state_path, theirs.backend, theirs.image)
 
 
 @pytest.mark.parametrize("argv", REFUSED, ids=lambda argv: " ".join(argv) or "nothing")
