@@ -213,8 +213,9 @@ class DockerBackend:
                 self._start(container)
                 action = action or "started"
             if seeded is not None:
-                self._rotate(container, seeded)
-            self._wait(container)
+                self._rotate(container, seeded)  # its login is the readiness proof
+            else:
+                self._wait(container)
         except BaseException:
             if fresh:
                 # a first start that failed leaves a half-made data directory: remove what we made
@@ -469,8 +470,7 @@ class DockerBackend:
             raise ServerError("the docker backend needs the Docker SDK for Python, which is not installed",
                               sdk_hint()) from None
         try:
-            client = _connect(docker, timeout)
-            client.ping()
+            client = _connect(docker, timeout)  # asks the engine its API version: it answers, or this raises
         except docker.errors.DockerException as exc:
             raise _engine_error(exc) from None
         if timeout == API_TIMEOUT:
@@ -601,8 +601,10 @@ class DockerBackend:
             return None
 
         try:
-            docker_cache.rotate(self.server(), cache, timeout=self.settings.timeout, alive=alive,
-                                log_tail=self.logs_tail, what=f"the server in container {self.container_name}")
+            with progress.step(log, f"docker: waiting for the server in {self.container_name} on 127.0.0.1:"
+                                    f"{self._port()}"):
+                docker_cache.rotate(self.server(), cache, timeout=self.settings.timeout, alive=alive,
+                                    log_tail=self.logs_tail, what=f"the server in container {self.container_name}")
         except ServerError as exc:  # the new volume is removed: the image's own initialisation is one setting away
             exc.hint = (f"{exc.hint}\nits data directory was a copy of the cache {cache.volume}; without the "
                         "cache, the image initialises it: PROVISION_DOCKER_CACHE=0 provision up")
@@ -631,7 +633,6 @@ class DockerBackend:
                 raise self._port_taken() from None
             raise ServerError(f"Docker could not start container {self.container_name}: {text}",
                               "run with --debug; docker logs " + self.container_name) from None
-        container.reload()
 
     def _wait(self, container) -> None:
         def alive() -> str | None:
