@@ -7,6 +7,7 @@ the backend takes what started (or redoes it, when the CLI's settings differ).
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 # options of `provision up` that change nothing about the server (any other option: no head start)
@@ -20,8 +21,11 @@ def main() -> None:
     if overrides is not None:
         from .backends import docker_early, native_early
 
-        native_early.start(overrides)
-        docker_early.start(overrides)
+        for head_start in (native_early, docker_early):
+            try:
+                head_start.start(overrides)
+            except Exception as exc:  # only a head start: the backend's own start decides, and reports
+                logging.getLogger("provision").debug("no head start (%s)", exc)
     from .cli import main as cli
 
     cli()

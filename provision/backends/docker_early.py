@@ -22,8 +22,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class Early:
@@ -47,11 +45,7 @@ def key(settings) -> tuple:
 def start(overrides: dict[str, str]) -> None:
     """For ``provision up`` with these settings (entry.py): start the docker backend in a thread."""
     global _early
-    try:
-        backend = _backend(overrides)
-    except Exception as exc:  # a head start only: DockerBackend.start decides, and reports
-        log.debug("docker: no early start (%s)", exc)
-        return
+    backend = _backend(overrides)
     if backend is None:
         return
     early = _early = Early(key(backend.settings))

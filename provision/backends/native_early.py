@@ -58,11 +58,7 @@ def spawn(binary: Path | str, option_file: Path, log_file: Path, cwd: Path) -> s
 def start(overrides: dict[str, str]) -> None:
     """For ``provision up`` with these settings (entry.py): spawn the recorded, stopped native server now."""
     global _started
-    try:
-        _started = _spawn_recorded(overrides)
-    except Exception as exc:  # a head start only: NativeBackend.start decides, and reports
-        log.debug("native: no early start (%s)", exc)
-        _started = None
+    _started = _spawn_recorded(overrides)
     if _started is not None:
         atexit.register(_stop_unadopted)
 
