@@ -5,14 +5,14 @@ Docker's part of an `up` is mostly waiting: ~0.2 s for the engine to start the c
 API: ~0.05 s) can happen meanwhile. So the command's first step (entry.py), when the options or
 the state say it is the docker backend on a port that ``choose`` cannot move (``--backend docker
 --port N``, or the port the last `up` recorded), runs ``DockerBackend.start`` in a thread under
-the project's lock (``StateDir.hold_early``), and goes on with the CLI only once that thread waits
-for the engine or the server (``before_waiting``) or is done: the two never compete for the
-interpreter, and a warm `up` still never imports the Docker SDK. ``DockerBackend.start`` in `up` takes the result when it was
-made with the same settings (``key``); else it starts again, which finds the container and
-reconciles it.
+the project's lock (``StateDir.hold_early``). It goes on with the CLI once that thread waits for
+the engine or the server (``before_waiting``), is done, or has had ``HEAD`` seconds (a pull), so
+the two seldom compete for the interpreter; a warm `up` still never imports the Docker SDK.
+``DockerBackend.start`` in `up` takes the result when it was made with the same settings
+(``key``); else it starts again, which finds the container and reconciles it.
 
-The thread's log records wait until the CLI sets up logging (``hand_over``). The process never
-exits in the middle of a start: it waits for the thread.
+The thread's log records wait until the CLI sets up logging (``hand_over``), then go on live.
+The process never exits in the middle of a start: it waits for the thread.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class Early:
 
 
 _early: Early | None = None
+HEAD = 0.5  # seconds the CLI waits for the thread to reach the engine (its requests take ~0.03-0.1 s)
 
 
 def key(settings) -> tuple:
@@ -63,7 +64,7 @@ def start(overrides: dict[str, str]) -> None:
     early.thread = threading.Thread(target=run, name="provision-docker-early", daemon=True)
     early.thread.start()
     atexit.register(early.thread.join)  # never cut a start off half-way (its own cleanup must run)
-    early.waiting.wait(backend.settings.timeout)
+    early.waiting.wait(HEAD)
 
 
 def take(settings) -> Early | None:
