@@ -19,7 +19,8 @@ from .errors import StateError
 from .files import atomic_write
 
 _GITIGNORE_LINE = ".devdb/"
-# locks this process took ahead of its command (native_early), by state dir: the next lock() uses them
+# locks this process took ahead of its command (the head starts: native_early, docker_early), by state
+# dir: the next lock() uses them
 _held_early: dict[Path, Any] = {}
 
 
@@ -111,7 +112,7 @@ class StateDir:
 
     def hold_early(self) -> bool:
         """Take the project's lock now if it is free, for this process's next ``lock()``: a command's
-        head start (native_early) runs under the lock that the command then holds. False if it is taken."""
+        head start (native_early, docker_early) runs under the lock the command then holds. False if taken."""
         self.ensure()
         handle = open(self.path / "lock", "a")
         try:

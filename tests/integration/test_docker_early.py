@@ -43,7 +43,6 @@ def test_without_a_port_choose_decides_first(dproject, docker_client, image_for)
     """No --port and none recorded: choose() may move the project to a port of its own, so no head start."""
     result = dproject.cli("up", "--backend", "docker", "--image", image_for("mariadb"), "--debug",
                           env={"PROVISION_DEFAULT_PORT": str(dproject.port)})
-    data_line = result.stdout
     assert result.returncode == 0, result.stderr
-    assert AHEAD not in result.stderr and "(initialized)" in data_line
+    assert AHEAD not in result.stderr and "(initialized)" in result.stdout
     assert json_out(dproject.cli("up", "--json"))["port"] == dproject.port
