@@ -44,10 +44,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import schema_objects
-from .errors import ProvisionError, StateError
+from .errors import ProvisionError
 from .files import atomic_write
 from .names import escape_wildcards, quote
 from .sql import render, run
+from .state import read_json
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +144,8 @@ class Registry:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise StateError(f"cannot read {path}: {exc}",
-                         f"fix it, or move it away and run provision branch list (parked databases are "
-                         f"found on the server by their {PREFIX} names)") from None
+    return read_json(path, f"fix it, or move it away and run provision branch list (parked databases are "
+                           f"found on the server by their {PREFIX} names)")
 
 
 # --- git ------------------------------------------------------------------------------------------

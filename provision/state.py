@@ -144,15 +144,17 @@ class StateDir:
 
     @staticmethod
     def _read_json(path: Path) -> dict[str, Any]:
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise StateError(
-                f"cannot read {path}: {exc}",
-                f"fix or remove {path} (provision destroy removes the whole state)",
-            ) from None
+        return read_json(path, f"fix or remove {path} (provision destroy removes the whole state)")
+
+
+def read_json(path: Path, hint: str) -> dict[str, Any]:
+    """A JSON file of provision's: {} when it is missing; a StateError with ``hint`` when unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise StateError(f"cannot read {path}: {exc}", hint) from None
 
 
 def _flock_within(handle, timeout: float) -> bool:
